@@ -1,0 +1,74 @@
+// `kindling up`: the embedded server in the foreground.
+import { DEFAULT_SANDBOX_IDLE_MS, envAccountId, envRegion, type KindlingConfig } from '../config.js';
+import { startKindling } from '../kindling.js';
+import { createLogger } from '../log.js';
+import { DataDirLockedError } from '../store/datadir.js';
+
+export interface UpOptions {
+  host: string;
+  port: string;
+  data: string;
+  region?: string;
+  accountId?: string;
+}
+
+export async function up(opts: UpOptions): Promise<void> {
+  const port = Number(opts.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    console.error(`kindling up: --port must be a port number (0-65535), not '${opts.port}'.`);
+    process.exit(2);
+  }
+  const config: KindlingConfig = {
+    host: opts.host,
+    port,
+    dataDir: opts.data,
+    region: opts.region ?? envRegion(),
+    accountId: opts.accountId ?? envAccountId(),
+    sandboxIdleMs: Number(process.env.KINDLING_SANDBOX_IDLE_MS ?? DEFAULT_SANDBOX_IDLE_MS),
+  };
+  if (!/^\d{12}$/.test(config.accountId)) {
+    console.error(`kindling up: the account id must be 12 digits, not '${config.accountId}'.`);
+    process.exit(2);
+  }
+  const log = createLogger();
+  let running;
+  try {
+    running = await startKindling(config, log);
+  } catch (err) {
+    if (err instanceof DataDirLockedError) {
+      console.error(`kindling up: ${err.message}`);
+      process.exit(1);
+    }
+    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      console.error(`kindling up: ${config.host}:${config.port} is already in use; pick another --port.`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  if (running.rootKeySource === 'created') {
+    console.log(`Created the root access key in ${running.dataDir}/root-key.json (readable by you alone).`);
+  }
+  if (running.rootKeySource !== 'env') {
+    console.log(
+      `Sign requests with it, for example:\n` +
+        `  export AWS_ACCESS_KEY_ID=${running.rootKey.accessKeyId} AWS_SECRET_ACCESS_KEY=$(node -p "require('${running.dataDir}/root-key.json').secretAccessKey") AWS_DEFAULT_REGION=${config.region}`,
+    );
+  }
+  console.log(`Kindling listening on ${running.url}`);
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    running
+      .close()
+      .then(() => process.exit(0))
+      .catch((err: unknown) => {
+        log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      });
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}

@@ -1,0 +1,20 @@
+// Server-wide settings of one Kindling deployment.
+
+export interface KindlingConfig {
+  host: string;
+  port: number;
+  dataDir: string;
+  region: string;
+  accountId: string;
+  /** How long an idle warm sandbox is kept before it is reaped, ms. */
+  sandboxIdleMs: number;
+}
+
+export const DEFAULT_REGION = 'us-east-1';
+export const DEFAULT_ACCOUNT_ID = '000000000000';
+export const DEFAULT_PORT = 9000;
+export const DEFAULT_HOST = '127.0.0.1';
+export const DEFAULT_SANDBOX_IDLE_MS = 10 * 60 * 1000;
+
+export const envRegion = (): string => process.env.KINDLING_REGION ?? DEFAULT_REGION;
+export const envAccountId = (): string => process.env.KINDLING_ACCOUNT_ID ?? DEFAULT_ACCOUNT_ID;

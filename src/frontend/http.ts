@@ -1,0 +1,167 @@
+// The HTTP edge: routing, bounded body reading, request ids, and Lambda's
+// error rendering. Routes only see parsed requests and return replies.
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import FindMyWay from 'find-my-way';
+import type { LambdaError } from '../errors.js';
+import { isLambdaError, methodNotAllowed, requestTooLargeForOperation, serviceException, unknownOperation } from '../errors.js';
+import type { Logger } from '../log.js';
+
+export interface RequestContext {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly requestId: string;
+  readonly params: Record<string, string | undefined>;
+  readonly query: URLSearchParams;
+  readonly body: Buffer;
+}
+
+export interface Reply {
+  status: number;
+  headers?: Record<string, string | string[]>;
+  /** Serialised as JSON with Content-Type application/json. */
+  json?: unknown;
+  /** Sent as is. */
+  body?: Buffer | string;
+  /** The route wrote the response itself (streams). */
+  handled?: boolean;
+}
+
+export interface Route {
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH' | 'HEAD' | 'OPTIONS';
+  path: string;
+  /** Lambda's operation name, for logs and size errors. */
+  operation: string;
+  /** Largest body accepted; larger ones get `tooLarge`. 0 reads no body. */
+  bodyLimit: number;
+  tooLarge?: (limit: number) => LambdaError;
+  handle(ctx: RequestContext): Promise<Reply> | Reply;
+}
+
+const ALL_METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS'] as const;
+
+/** Keeps reading past the limit (without buffering) up to this factor before dropping the connection. */
+const DRAIN_FACTOR = 4;
+
+export class HttpFrontend {
+  private readonly router = FindMyWay({ ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 2048 });
+
+  constructor(
+    private readonly log: Logger,
+    routes: Route[],
+  ) {
+    for (const route of routes) this.router.on(route.method, route.path, () => undefined, route);
+  }
+
+  /** The request listener for node:http. */
+  readonly listener = (req: IncomingMessage, res: ServerResponse): void => {
+    const requestId = randomUUID();
+    res.setHeader('x-amzn-RequestId', requestId);
+    this.dispatch(req, res, requestId).catch((err: unknown) => this.fail(res, requestId, err));
+  };
+
+  private async dispatch(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q === -1 ? url : url.slice(0, q);
+    const method = (req.method ?? 'GET').toUpperCase() as Route['method'];
+    const found = ALL_METHODS.includes(method as (typeof ALL_METHODS)[number]) ? this.router.find(method, path) : null;
+    if (!found) {
+      const allowed = ALL_METHODS.some((m) => m !== method && this.router.find(m, path));
+      req.resume();
+      throw allowed ? methodNotAllowed(method, path) : unknownOperation();
+    }
+    const route = found.store as Route;
+    const body = route.bodyLimit > 0 ? await readBody(req, res, route) : (req.resume(), EMPTY);
+    const ctx: RequestContext = {
+      req,
+      res,
+      requestId,
+      params: found.params,
+      query: new URLSearchParams(q === -1 ? '' : url.slice(q + 1)),
+      body,
+    };
+    const reply = await route.handle(ctx);
+    if (!reply.handled) send(res, reply);
+  }
+
+  private fail(res: ServerResponse, requestId: string, err: unknown): void {
+    const error = isLambdaError(err) ? err : serviceException('An internal error occurred.', err);
+    if (!isLambdaError(err) || error.status >= 500) {
+      this.log.error({ err, requestId }, 'request failed');
+    }
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    sendError(res, error);
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+export function sendError(res: ServerResponse, error: LambdaError): void {
+  send(res, {
+    status: error.status,
+    headers: { 'x-amzn-ErrorType': error.type, ...error.headers },
+    json: error.body(),
+  });
+}
+
+export function send(res: ServerResponse, reply: Reply): void {
+  res.statusCode = reply.status;
+  if (reply.headers) for (const [k, v] of Object.entries(reply.headers)) res.setHeader(k, v);
+  if (reply.json !== undefined) {
+    const text = JSON.stringify(reply.json);
+    res.setHeader('Content-Type', 'application/json');
+    res.setHeader('Content-Length', Buffer.byteLength(text));
+    res.end(text);
+    return;
+  }
+  if (reply.body !== undefined) {
+    res.setHeader('Content-Length', Buffer.byteLength(reply.body));
+    res.end(reply.body);
+    return;
+  }
+  res.setHeader('Content-Length', 0);
+  res.end();
+}
+
+/** Reads a body up to the route's limit; past it, drains (or drops) and throws the route's error. */
+function readBody(req: IncomingMessage, res: ServerResponse, route: Route): Promise<Buffer> {
+  const limit = route.bodyLimit;
+  const tooLarge = (): LambdaError =>
+    route.tooLarge?.(limit) ?? requestTooLargeForOperation(limit, route.operation);
+  const declared = Number(req.headers['content-length'] ?? NaN);
+  return new Promise((resolve, reject) => {
+    if (declared > limit * DRAIN_FACTOR) {
+      // Refuse before reading; the connection cannot be reused after an unread body.
+      res.setHeader('Connection', 'close');
+      req.destroy();
+      reject(tooLarge());
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let over = false;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (over) {
+        if (size > limit * DRAIN_FACTOR) {
+          res.setHeader('Connection', 'close');
+          req.destroy();
+          reject(tooLarge());
+        }
+        return;
+      }
+      if (size > limit) {
+        over = true;
+        chunks.length = 0;
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => (over ? reject(tooLarge()) : resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size))));
+    req.on('error', reject);
+  });
+}
