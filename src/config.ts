@@ -8,6 +8,8 @@ export interface KindlingConfig {
   accountId: string;
   /** How long an idle warm sandbox is kept before it is reaped, ms. */
   sandboxIdleMs: number;
+  /** Memory the embedded worker host offers to sandboxes, MB. */
+  hostMemoryMb: number;
 }
 
 export const DEFAULT_REGION = 'us-east-1';
@@ -18,3 +20,8 @@ export const DEFAULT_SANDBOX_IDLE_MS = 10 * 60 * 1000;
 
 export const envRegion = (): string => process.env.KINDLING_REGION ?? DEFAULT_REGION;
 export const envAccountId = (): string => process.env.KINDLING_ACCOUNT_ID ?? DEFAULT_ACCOUNT_ID;
+
+import { totalmem } from 'node:os';
+
+/** The embedded host offers 80% of the machine's memory to sandboxes. */
+export const defaultHostMemoryMb = (): number => Math.floor((totalmem() / 1048576) * 0.8);

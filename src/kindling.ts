@@ -9,11 +9,21 @@ import { CodeUrlSigner } from './frontend/code-url.js';
 import { controlRoutes } from './frontend/control-routes.js';
 import { HttpFrontend } from './frontend/http.js';
 import type { Logger } from './log.js';
+import { invokeRoutes } from './frontend/invoke-routes.js';
+import { logsRoutes } from './frontend/logs-routes.js';
+import { WorkerHost } from './host/host.js';
+import { InvokeService } from './invoke/invoke.js';
+import { PlacementService } from './placement/placement.js';
+import { ProcessDriver } from './sandbox/process-driver.js';
 import { openDataDir, type DataDir } from './store/datadir.js';
+import { SqliteLogStore } from './store/logs.js';
+import { WorkerManager } from './workers/manager.js';
 import { FsCodeStore } from './store/fs-code.js';
 import { SqliteStateStore } from './store/sqlite-state.js';
 
 export interface RunningKindling {
+  logs: SqliteLogStore;
+  workers: WorkerManager;
   url: string;
   rootKey: AccessKey;
   rootKeySource: 'env' | 'file' | 'created';
@@ -35,7 +45,26 @@ export async function startKindling(config: KindlingConfig, log: Logger): Promis
     const account = { region: config.region, accountId: config.accountId };
     const control = new ControlPlane({ state, code, account });
     const signer = new CodeUrlSigner(serverSecret(dir.path));
-    const frontend = new HttpFrontend(log, [...controlRoutes(control, code, signer)]);
+
+    const logs = new SqliteLogStore(dir.file('logs.sqlite'));
+    cleanups.push(() => logs.close());
+    const placement = new PlacementService();
+    const host = new WorkerHost({
+      id: 'local',
+      memoryMb: config.hostMemoryMb,
+      dir: dir.file('host'),
+      driver: new ProcessDriver(),
+      code,
+      logs,
+      account,
+    });
+    await host.start();
+    placement.register(host);
+    const workers = new WorkerManager(placement, log, { idleMs: config.sandboxIdleMs });
+    cleanups.push(() => workers.shutdown());
+    const invoker = new InvokeService(control, workers);
+
+    const frontend = new HttpFrontend(log, [...controlRoutes(control, code, signer), ...invokeRoutes(control, invoker), ...logsRoutes(control, logs)]);
 
     const server: Server = createServer(
       {
@@ -61,8 +90,8 @@ export async function startKindling(config: KindlingConfig, log: Logger): Promis
         }),
     );
     const { port } = server.address() as AddressInfo;
-    const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-    return { url: `http://${host}:${port}`, rootKey: root.key, rootKeySource: root.source, dataDir: dir.path, close };
+    const hostname = config.host.includes(':') ? `[${config.host}]` : config.host;
+    return { logs, workers, url: `http://${hostname}:${port}`, rootKey: root.key, rootKeySource: root.source, dataDir: dir.path, close };
   } catch (err) {
     await close();
     throw err;

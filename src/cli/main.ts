@@ -2,9 +2,13 @@
 import { Command, Option } from 'commander';
 import { DEFAULT_HOST, DEFAULT_PORT } from '../config.js';
 import { defaultDataDir } from '../store/datadir.js';
-import { lambdaClient, type ClientOptions } from './client.js';
+import { lambdaClient, logsClientFor, type ClientOptions } from './client.js';
+import { invoke, logs, type InvokeOptions, type LogsOptions } from './invoke.js';
 import { deploy, listFunctions, removeFunction, type DeployOptions } from './functions.js';
 import { up, type UpOptions } from './up.js';
+
+// Kindling supports the Node.js it was built for; the SDK's notice about its own future plans is noise here.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 const program = new Command();
 program
@@ -24,6 +28,8 @@ program
   .option('--data <dir>', 'data folder (default: $KINDLING_DATA_DIR or ~/.kindling)', defaultDataDir())
   .option('--region <region>', 'region in ARNs (default: $KINDLING_REGION or us-east-1)')
   .option('--account-id <id>', 'account id in ARNs (default: $KINDLING_ACCOUNT_ID or 000000000000)')
+  .option('--idle-timeout <seconds>', 'how long an idle warm sandbox is kept (default: 600)')
+  .option('--memory <mb>', 'memory the worker host gives sandboxes (default: 80% of this machine)')
   .action((opts: UpOptions) => up(opts));
 
 program
@@ -58,6 +64,39 @@ program
   .addOption(endpointOption())
   .addOption(regionOption())
   .action((name: string, opts: ClientOptions) => removeFunction(lambdaClient(opts), name));
+
+program
+  .command('invoke')
+  .description('invoke a function synchronously and print its response')
+  .argument('<name>', 'function name, name:qualifier or ARN')
+  .option('--payload <json|@file>', 'the event: JSON text, or @path to read it from a file')
+  .option('--qualifier <q>', 'version or alias')
+  .option('--log', 'print the invoke\'s log tail (last 4 KB) to stderr')
+  .addOption(endpointOption())
+  .addOption(regionOption())
+  .action((name: string, opts: InvokeOptions & ClientOptions) => invoke(lambdaClient(opts), name, opts));
+
+program
+  .command('logs')
+  .description('print a function\'s log lines')
+  .argument('<name>', 'function name')
+  .option('--since <duration>', 'how far back, e.g. 30s, 10m, 1h, 2d', '1h')
+  .option('--follow', 'keep printing new lines as they come')
+  .option('--filter <text>', 'only lines containing this text')
+  .addOption(endpointOption())
+  .addOption(regionOption())
+  .action((name: string, opts: LogsOptions & ClientOptions) => logs(logsClientFor(opts), name, opts));
+
+program
+  .command('bench')
+  .description('measure warm and cold invokes against a bare Node http server (starts its own Kindling)')
+  .option('--seconds <n>', 'seconds per load run', '10')
+  .option('--cold-functions <n>', 'functions created for the cold-start figure', '30')
+  .option('--json', 'print the figures as JSON')
+  .action(async (opts: { seconds: string; coldFunctions: string; json?: boolean }) => {
+    process.argv = [process.argv[0]!, 'bench', '--seconds', opts.seconds, '--cold-functions', opts.coldFunctions, ...(opts.json ? ['--json'] : [])];
+    await import('../bench/main.js');
+  });
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const e = err as { name?: string; message?: string; $metadata?: unknown; code?: string };

@@ -1,5 +1,5 @@
 // `kindling up`: the embedded server in the foreground.
-import { DEFAULT_SANDBOX_IDLE_MS, envAccountId, envRegion, type KindlingConfig } from '../config.js';
+import { DEFAULT_SANDBOX_IDLE_MS, defaultHostMemoryMb, envAccountId, envRegion, type KindlingConfig } from '../config.js';
 import { startKindling } from '../kindling.js';
 import { createLogger } from '../log.js';
 import { DataDirLockedError } from '../store/datadir.js';
@@ -10,6 +10,8 @@ export interface UpOptions {
   data: string;
   region?: string;
   accountId?: string;
+  idleTimeout?: string;
+  memory?: string;
 }
 
 export async function up(opts: UpOptions): Promise<void> {
@@ -24,8 +26,17 @@ export async function up(opts: UpOptions): Promise<void> {
     dataDir: opts.data,
     region: opts.region ?? envRegion(),
     accountId: opts.accountId ?? envAccountId(),
-    sandboxIdleMs: Number(process.env.KINDLING_SANDBOX_IDLE_MS ?? DEFAULT_SANDBOX_IDLE_MS),
+    sandboxIdleMs: opts.idleTimeout !== undefined ? Number(opts.idleTimeout) * 1000 : DEFAULT_SANDBOX_IDLE_MS,
+    hostMemoryMb: opts.memory !== undefined ? Number(opts.memory) : defaultHostMemoryMb(),
   };
+  if (!Number.isFinite(config.sandboxIdleMs) || config.sandboxIdleMs <= 0) {
+    console.error(`kindling up: --idle-timeout takes seconds (> 0), not '${opts.idleTimeout}'.`);
+    process.exit(2);
+  }
+  if (!Number.isInteger(config.hostMemoryMb) || config.hostMemoryMb < 128) {
+    console.error(`kindling up: --memory takes MB (at least 128), not '${opts.memory}'.`);
+    process.exit(2);
+  }
   if (!/^\d{12}$/.test(config.accountId)) {
     console.error(`kindling up: the account id must be 12 digits, not '${config.accountId}'.`);
     process.exit(2);

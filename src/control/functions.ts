@@ -102,6 +102,10 @@ export class ControlPlane extends EventEmitter<{ change: [FunctionChange] }> {
     return v;
   }
 
+  async functionExists(name: string): Promise<boolean> {
+    return (await this.state.getFunction(name)) !== undefined;
+  }
+
   async getFunctionRecord(ref: FunctionRef): Promise<FunctionRecord> {
     return this.requireFunction(ref);
   }
@@ -424,10 +428,11 @@ export class ControlPlane extends EventEmitter<{ change: [FunctionChange] }> {
     const memorySize = checkInt(p, body.MemorySize, 'memorySize', { min: limits.MEMORY_MIN_MB, max: limits.MEMORY_MAX_MB });
     const env = checkObject(body.Environment, 'environment');
     const environment = env ? (checkStringMap(env.Variables, 'environment.variables') ?? {}) : undefined;
-    if (environment) {
-      for (const key of Object.keys(environment)) {
-        checkString(p, key, 'environment.variables', S.ENV_KEY);
-      }
+    if (environment && Object.keys(environment).some((key) => !S.ENV_KEY.pattern.test(key))) {
+      // Variables are sensitive in Lambda's model: its validator names the map's key rule, not the value.
+      p.list.push(
+        `Value at 'environment.variables' failed to satisfy constraint: Map keys must satisfy constraint: [Member must satisfy regular expression pattern: ${S.ENV_KEY.patternText}]`,
+      );
     }
     const eph = checkObject(body.EphemeralStorage, 'ephemeralStorage');
     const ephemeralStorageMb = eph

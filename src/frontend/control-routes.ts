@@ -65,7 +65,8 @@ export function controlRoutes(control: ControlPlane, code: CodeStore, signer: Co
         const v = await control.getVersion(ref);
         const fn = await control.getFunctionRecord(ref);
         const json: Record<string, unknown> = {
-          Configuration: renderConfiguration(acct, v),
+          // A qualified request (even with $LATEST) gets the qualified ARN back, as in Lambda.
+          Configuration: renderConfiguration(acct, v, { qualifyLatest: ref.qualifier !== undefined }),
           Code: { RepositoryType: 'S3', Location: origin(ctx) + signer.sign(control.codeKey(v)) },
         };
         if (Object.keys(fn.tags).length > 0) json.Tags = fn.tags;
@@ -92,7 +93,7 @@ export function controlRoutes(control: ControlPlane, code: CodeStore, signer: Co
       bodyLimit: 0,
       async handle(ctx) {
         const ref = control.resolveRef(param(ctx, 'FunctionName'), query(ctx, 'Qualifier'));
-        return { status: 200, json: renderConfiguration(acct, await control.getVersion(ref)) };
+        return { status: 200, json: renderConfiguration(acct, await control.getVersion(ref), { qualifyLatest: ref.qualifier !== undefined }) };
       },
     },
     {

@@ -1,0 +1,156 @@
+// `npm run bench` / `kindling bench`: Kindling's figures beside a bare Node
+// http server in the same run. Warm sync invoke throughput and latency at
+// concurrency 1 and 50, and client-observed cold starts.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+import { CreateFunctionCommand, InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { SignatureV4 } from '@smithy/signature-v4';
+import { Hash } from '@smithy/hash-node';
+import yazl from 'yazl';
+import { percentile, runLoad, type LoadResult, type LoadTarget } from './load.js';
+
+const BIN = fileURLToPath(new URL('../../../bin/kindling.js', import.meta.url));
+const BARE = fileURLToPath(new URL('./bare-server.js', import.meta.url));
+const CREDS = { accessKeyId: 'KINDLINGBENCH', secretAccessKey: 'kindling-bench-secret' };
+const REGION = 'us-east-1';
+
+interface Options {
+  seconds: number;
+  coldFunctions: number;
+  json: boolean;
+}
+
+function parseArgs(argv: string[]): Options {
+  const o: Options = { seconds: 10, coldFunctions: 30, json: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--json') o.json = true;
+    else if (a === '--seconds') o.seconds = Number(argv[++i]);
+    else if (a === '--cold-functions') o.coldFunctions = Number(argv[++i]);
+    else throw new Error(`unknown option ${a}: use --seconds N, --cold-functions N, --json`);
+  }
+  return o;
+}
+
+function startChild(cmd: string, args: string[], env: NodeJS.ProcessEnv, pattern: RegExp): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    const rl = createInterface({ input: child.stdout! });
+    rl.on('line', (line) => {
+      const m = pattern.exec(line);
+      if (m) resolve({ child, url: m[1]! });
+    });
+    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}`)));
+  });
+}
+
+function zipOf(files: Record<string, string>): Promise<Buffer> {
+  const zip = new yazl.ZipFile();
+  for (const [name, text] of Object.entries(files)) zip.addBuffer(Buffer.from(text), name);
+  zip.end();
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    zip.outputStream.on('data', (c: Buffer) => chunks.push(c));
+    zip.outputStream.on('end', () => resolve(Buffer.concat(chunks)));
+  });
+}
+
+/** Signs one Invoke request; the signature stays valid for the whole run (SigV4 allows 15 minutes). */
+async function signedInvoke(url: string, name: string, body: Buffer): Promise<LoadTarget> {
+  const u = new URL(url);
+  const path = `/2015-03-31/functions/${name}/invocations`;
+  const signer = new SignatureV4({ credentials: CREDS, region: REGION, service: 'lambda', sha256: Hash.bind(null, 'sha256') });
+  const signed = await signer.sign({
+    method: 'POST',
+    protocol: 'http:',
+    hostname: u.hostname,
+    port: Number(u.port),
+    path,
+    headers: { host: u.host, 'content-type': 'application/json', 'content-length': String(body.length) },
+    body,
+  });
+  return { origin: url, path, method: 'POST', headers: signed.headers as Record<string, string>, body };
+}
+
+const NOOP = 'export const handler = async () => null;\n';
+
+async function main(): Promise<void> {
+  const opts = parseArgs(process.argv.slice(2));
+  const dataDir = mkdtempSync(join(tmpdir(), 'kindling-bench-'));
+  const env = {
+    ...process.env,
+    KINDLING_ACCESS_KEY_ID: CREDS.accessKeyId,
+    KINDLING_SECRET_ACCESS_KEY: CREDS.secretAccessKey,
+    KINDLING_LOG_LEVEL: 'warn',
+  };
+  const kindling = await startChild(process.execPath, [BIN, 'up', '--port', '0', '--data', dataDir], env, /Kindling listening on (\S+)/);
+  const bare = await startChild(process.execPath, [BARE, 'null'], env, /listening on (\S+)/);
+  const log = (s: string) => process.stderr.write(`${s}\n`);
+  try {
+    const client = new LambdaClient({ endpoint: kindling.url, region: REGION, credentials: CREDS, maxAttempts: 1 });
+    const zip = await zipOf({ 'index.mjs': NOOP });
+    const role = 'arn:aws:iam::000000000000:role/bench';
+    await client.send(new CreateFunctionCommand({ FunctionName: 'noop', Runtime: 'nodejs20.x', Handler: 'index.handler', Role: role, Code: { ZipFile: zip } }));
+    const invokeTarget = await signedInvoke(kindling.url, 'noop', Buffer.from('{}'));
+    const bareTarget: LoadTarget = { origin: bare.url, path: '/', method: 'POST', headers: { 'content-type': 'application/json' }, body: Buffer.from('{}') };
+
+    const warm: Record<string, { kindling: LoadResult; bare: LoadResult }> = {};
+    for (const c of [1, 50]) {
+      log(`warm invokes, concurrency ${c}, ${opts.seconds} s ...`);
+      const k = await runLoad(invokeTarget, c, opts.seconds * 1000);
+      log(`bare server, concurrency ${c}, ${opts.seconds} s ...`);
+      const b = await runLoad(bareTarget, c, opts.seconds * 1000);
+      warm[`c${c}`] = { kindling: k, bare: b };
+    }
+
+    log(`cold starts over ${opts.coldFunctions} new functions ...`);
+    const cold: number[] = [];
+    for (let i = 0; i < opts.coldFunctions; i++) {
+      const name = `cold-${i}`;
+      // A distinct package per function, so nothing is cached from the one before.
+      const z = await zipOf({ 'index.mjs': `${NOOP}// ${i}\n` });
+      await client.send(new CreateFunctionCommand({ FunctionName: name, Runtime: 'nodejs20.x', Handler: 'index.handler', Role: role, Code: { ZipFile: z } }));
+      const t0 = performance.now();
+      const out = await client.send(new InvokeCommand({ FunctionName: name, Payload: Buffer.from('{}') }));
+      cold.push(performance.now() - t0);
+      if (out.FunctionError) throw new Error(`cold invoke of ${name} failed: ${Buffer.from(out.Payload ?? []).toString()}`);
+    }
+    cold.sort((a, b) => a - b);
+    const report = {
+      machine: { cpus: (await import('node:os')).cpus().length, node: process.version },
+      warm,
+      cold: { functions: cold.length, p50Ms: percentile(cold, 50), p99Ms: percentile(cold, 99) },
+    };
+    if (opts.json) {
+      console.log(JSON.stringify(report, null, 2));
+      return;
+    }
+    const f = (n: number, d = 2) => n.toFixed(d);
+    const rows: string[][] = [['figure', 'kindling', 'bare node http', 'ratio / delta']];
+    for (const c of [1, 50]) {
+      const { kindling: k, bare: b } = warm[`c${c}`]!;
+      rows.push([`warm invokes/s, c=${c}`, f(k.perSecond, 0), f(b.perSecond, 0), `${f((k.perSecond / b.perSecond) * 100, 1)}%`]);
+      rows.push([`warm p50 ms, c=${c}`, f(k.p50Ms, 3), f(b.p50Ms, 3), `+${f(k.p50Ms - b.p50Ms, 3)} ms`]);
+      rows.push([`warm p99 ms, c=${c}`, f(k.p99Ms, 3), f(b.p99Ms, 3), `+${f(k.p99Ms - b.p99Ms, 3)} ms`]);
+      if (k.errors > 0) rows.push([`errors, c=${c}`, String(k.errors), String(b.errors), '']);
+    }
+    rows.push([`cold start p50 ms (${cold.length} fns)`, f(report.cold.p50Ms), '', '']);
+    rows.push([`cold start p99 ms (${cold.length} fns)`, f(report.cold.p99Ms), '', '']);
+    const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+    for (const r of rows) console.log(r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  '));
+  } finally {
+    kindling.child.kill('SIGTERM');
+    bare.child.kill('SIGTERM');
+    await new Promise((r) => kindling.child.once('exit', r));
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

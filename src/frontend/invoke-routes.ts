@@ -1,0 +1,91 @@
+// Invoke (POST /2015-03-31/functions/{FunctionName}/invocations): Lambda's
+// headers in, Lambda's headers and payload out.
+import { isUtf8 } from 'node:buffer';
+import type { ControlPlane } from '../control/functions.js';
+import { invalidParameterValue, invalidRequestContent, requestTooLargeForOperation } from '../errors.js';
+import * as limits from '../limits.js';
+import type { InvokeService } from '../invoke/invoke.js';
+import { checkString, Problems } from '../control/validate.js';
+import type { RequestContext, Route } from './http.js';
+
+const INVOCATION_TYPES = ['Event', 'RequestResponse', 'DryRun'] as const;
+const LOG_TYPES = ['None', 'Tail'] as const;
+const EMPTY_EVENT = Buffer.from('{}');
+
+const header = (ctx: RequestContext, name: string): string | undefined => {
+  const v = ctx.req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+};
+
+/** Lambda accepts any bytes, but only JSON gets through to a function. */
+function checkPayload(body: Buffer): Buffer {
+  if (body.length === 0) return EMPTY_EVENT;
+  if (!isUtf8(body)) {
+    throw invalidRequestContent('Could not parse request body into json: Could not parse payload into json: Invalid UTF-8 start byte');
+  }
+  try {
+    JSON.parse(body.toString('utf8'));
+  } catch (err) {
+    throw invalidRequestContent(`Could not parse request body into json: Could not parse payload into json: ${(err as Error).message}`);
+  }
+  return body;
+}
+
+function decodeClientContext(raw: string | undefined): string | undefined {
+  if (raw === undefined) return undefined;
+  if (raw.length > limits.CLIENT_CONTEXT_MAX_BYTES) {
+    throw invalidRequestContent(`Client context must be at most ${limits.CLIENT_CONTEXT_MAX_BYTES} bytes of base64-encoded JSON.`);
+  }
+  const text = Buffer.from(raw, 'base64').toString('utf8');
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (parsed === null || typeof parsed !== 'object') throw new Error('not an object');
+  } catch {
+    throw invalidRequestContent('Client context must be a valid Base64-encoded JSON object.');
+  }
+  return text;
+}
+
+export function invokeRoutes(control: ControlPlane, invoker: InvokeService): Route[] {
+  return [
+    {
+      method: 'POST',
+      path: '/2015-03-31/functions/:FunctionName/invocations',
+      operation: 'InvokeFunction',
+      bodyLimit: limits.SYNC_PAYLOAD_MAX_BYTES,
+      tooLarge: (limit) => requestTooLargeForOperation(limit, 'InvokeFunction'),
+      async handle(ctx) {
+        const p = new Problems();
+        const invocationType = checkString(p, header(ctx, 'x-amz-invocation-type') ?? 'RequestResponse', 'invocationType', {
+          enumValues: INVOCATION_TYPES,
+        });
+        const logType = checkString(p, header(ctx, 'x-amz-log-type') ?? 'None', 'logType', { enumValues: LOG_TYPES });
+        p.throwIfAny();
+        const ref = control.resolveRef(ctx.params.FunctionName ?? '', ctx.query.get('Qualifier') ?? undefined);
+        if (invocationType === 'DryRun') {
+          const fn = await invoker.resolve(ref);
+          return { status: 204, headers: { 'X-Amz-Executed-Version': fn.version } };
+        }
+        if (invocationType === 'Event') {
+          throw invalidParameterValue('Kindling does not accept Event (asynchronous) invocations yet: invoke with RequestResponse.');
+        }
+        const payload = checkPayload(ctx.body);
+        const clientContext = decodeClientContext(header(ctx, 'x-amz-client-context'));
+        const out = await invoker.invoke({
+          ref,
+          requestId: ctx.requestId,
+          payload,
+          tail: logType === 'Tail',
+          ...(clientContext !== undefined ? { clientContext } : {}),
+        });
+        const headers: Record<string, string> = {
+          'Content-Type': 'application/json',
+          'X-Amz-Executed-Version': out.executedVersion,
+        };
+        if (out.functionError) headers['X-Amz-Function-Error'] = out.functionError;
+        if (out.logResult !== undefined) headers['X-Amz-Log-Result'] = out.logResult;
+        return { status: 200, headers, body: out.payload };
+      },
+    },
+  ];
+}

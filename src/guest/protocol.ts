@@ -1,0 +1,129 @@
+// The host-guest stream: the one channel between a worker host and a sandbox
+// (a socketpair for processes and namespaces, virtio-serial for micro-VMs).
+// Both host/ and guest/ import this module; it imports only Node built-ins.
+//
+// Frame: u32 BE length of the rest | u8 type | u32 BE meta length | meta (JSON) | payload (bytes)
+
+export const FrameType = {
+  /** host -> guest: the function to become (env, handler, code folder). */
+  Init: 1,
+  /** host -> guest: one event to run. */
+  Invoke: 2,
+  /** guest -> host: Init done, ready for invokes. */
+  Ready: 10,
+  /** guest -> host: Init failed (POST /runtime/init/error, or the runtime died first). */
+  InitError: 11,
+  /** guest -> host: the function's result. */
+  Response: 12,
+  /** guest -> host: the function's error (POST /runtime/invocation/{id}/error). */
+  Error: 13,
+  /** guest -> host: lines the function wrote. */
+  Log: 14,
+  /** guest -> host: the runtime process exited. */
+  Exit: 15,
+} as const;
+export type FrameTypeValue = (typeof FrameType)[keyof typeof FrameType];
+
+export interface InitMeta {
+  /** The whole environment the runtime sees (Lambda's variables and the function's own). */
+  env: Record<string, string>;
+  /** nodejs | python | provided */
+  family: string;
+  handler: string;
+  /** The function's code, read-only (LAMBDA_TASK_ROOT). */
+  taskRoot: string;
+  /** Address the Runtime API is served on inside the sandbox, "127.0.0.1:9001" or ":0" for any free port. */
+  runtimeApiListen: string;
+}
+
+export interface ReadyMeta {
+  initDurationMs: number;
+}
+
+export interface InvokeMeta {
+  requestId: string;
+  /** Epoch milliseconds when the invoke's Timeout runs out. */
+  deadlineMs: number;
+  invokedFunctionArn: string;
+  traceId: string;
+  clientContext?: string;
+  cognitoIdentity?: string;
+}
+
+export interface ResultMeta {
+  requestId: string;
+  /** For Error frames: Lambda-Runtime-Function-Error-Type, or the runtime's own type. */
+  errorType?: string;
+}
+
+export interface ExitMeta {
+  code: number | null;
+  signal: string | null;
+}
+
+export interface Frame {
+  type: number;
+  meta: Record<string, unknown>;
+  payload: Buffer;
+}
+
+const EMPTY = Buffer.alloc(0);
+const HEADER = 9;
+
+export function encodeFrame(type: number, meta: object | undefined, payload: Buffer | string = EMPTY): Buffer {
+  const metaBuf = meta === undefined ? EMPTY : Buffer.from(JSON.stringify(meta));
+  const payloadLen = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
+  const out = Buffer.allocUnsafe(HEADER + metaBuf.length + payloadLen);
+  out.writeUInt32BE(5 + metaBuf.length + payloadLen, 0);
+  out.writeUInt8(type, 4);
+  out.writeUInt32BE(metaBuf.length, 5);
+  metaBuf.copy(out, HEADER);
+  if (typeof payload === 'string') out.write(payload, HEADER + metaBuf.length);
+  else payload.copy(out, HEADER + metaBuf.length);
+  return out;
+}
+
+/** Turns a byte stream into frames; feed it every chunk in order. */
+export class FrameDecoder {
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+
+  constructor(private readonly onFrame: (frame: Frame) => void) {}
+
+  push(chunk: Buffer): void {
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+    while (this.buffered >= 4) {
+      const head = this.peek(4);
+      const len = head.readUInt32BE(0);
+      if (this.buffered < 4 + len) return;
+      const frame = this.take(4 + len);
+      const type = frame.readUInt8(4);
+      const metaLen = frame.readUInt32BE(5);
+      const meta = metaLen === 0 ? {} : (JSON.parse(frame.toString('utf8', HEADER, HEADER + metaLen)) as Record<string, unknown>);
+      this.onFrame({ type, meta, payload: frame.subarray(HEADER + metaLen) });
+    }
+  }
+
+  private peek(n: number): Buffer {
+    const first = this.chunks[0]!;
+    if (first.length >= n) return first;
+    return this.flatten();
+  }
+
+  private flatten(): Buffer {
+    const all = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.buffered);
+    this.chunks = [all];
+    return all;
+  }
+
+  private take(n: number): Buffer {
+    let first = this.chunks[0]!;
+    if (first.length < n) first = this.flatten();
+    const out = first.subarray(0, n);
+    if (first.length === n) this.chunks.shift();
+    else this.chunks[0] = first.subarray(n);
+    this.buffered -= n;
+    return out;
+  }
+}

@@ -1,0 +1,62 @@
+// The host's package cache: each package is fetched from the code store once
+// per host, unpacked once, and shared read-only by every sandbox using it.
+import { randomUUID } from 'node:crypto';
+import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { CodeStore } from '../store/code.js';
+import { unpackZip } from './unpack.js';
+
+export class CodeCache {
+  private readonly pending = new Map<string, Promise<string>>();
+
+  constructor(
+    private readonly root: string,
+    private readonly store: CodeStore,
+  ) {}
+
+  /** The unpacked folder of a package, fetching and unpacking it on first use. */
+  async taskRoot(sha256Hex: string): Promise<string> {
+    const dir = join(this.root, sha256Hex);
+    let p = this.pending.get(sha256Hex);
+    if (!p) {
+      p = this.materialize(sha256Hex, dir);
+      this.pending.set(sha256Hex, p);
+      p.catch(() => this.pending.delete(sha256Hex));
+    }
+    return p;
+  }
+
+  has(sha256Hex: string): boolean {
+    return this.pending.has(sha256Hex);
+  }
+
+  private async materialize(hex: string, dir: string): Promise<string> {
+    // A folder under its final name is always whole: it only gets there by rename.
+    try {
+      if ((await stat(dir)).isDirectory()) return dir;
+    } catch {
+      // not unpacked yet
+    }
+    const zip = await this.store.get(hex);
+    if (!zip) throw new Error(`code package ${hex} is not in the code store`);
+    await mkdir(this.root, { recursive: true });
+    const tmp = join(this.root, `.${hex}.${randomUUID()}`);
+    const zipPath = `${tmp}.zip`;
+    try {
+      await writeFile(zipPath, zip);
+      await unpackZip(zipPath, tmp);
+      await rename(tmp, dir);
+    } finally {
+      await rm(zipPath, { force: true });
+      await rm(tmp, { recursive: true, force: true });
+    }
+    return dir;
+  }
+
+  /** Drops what the cache holds on disk (start-up: partial unpacks of a killed run). */
+  async clear(): Promise<void> {
+    this.pending.clear();
+    await rm(this.root, { recursive: true, force: true });
+    await mkdir(this.root, { recursive: true });
+  }
+}

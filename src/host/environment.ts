@@ -1,0 +1,57 @@
+// The environment Lambda gives a runtime: its reserved variables, then the
+// function's own.
+import { fileURLToPath } from 'node:url';
+import type { Account } from '../control/arn.js';
+import type { FunctionVersion } from '../control/model.js';
+import { runtimeInfo } from '../control/runtimes.js';
+
+/** Where Kindling's runtimes live (Lambda's /var/runtime). */
+export const RUNTIME_DIR = fileURLToPath(new URL('../guest/', import.meta.url));
+
+export interface EnvironmentInput {
+  fn: FunctionVersion;
+  account: Account;
+  taskRoot: string;
+  logStream: string;
+  runtimeDir?: string;
+  /** Layers root (/opt). */
+  optDir?: string;
+}
+
+export function lambdaEnvironment({ fn, account, taskRoot, logStream, runtimeDir = RUNTIME_DIR, optDir = '/opt' }: EnvironmentInput): Record<string, string> {
+  const family = runtimeInfo(fn.runtime)?.family ?? 'provided';
+  // Lambda lets a function extend these; the reserved ones below it cannot touch.
+  const extendable: Record<string, string> = {
+    PATH: `/usr/local/bin:/usr/bin/:/bin:${optDir}/bin`,
+    LANG: 'en_US.UTF-8',
+    TZ: ':UTC',
+    LD_LIBRARY_PATH: `/lib64:/usr/lib64:${runtimeDir}:${taskRoot}:${taskRoot}/lib:${optDir}/lib`,
+  };
+  if (family === 'nodejs') {
+    extendable.NODE_PATH = `${optDir}/nodejs/node${process.versions.node.split('.')[0]}/node_modules:${optDir}/nodejs/node_modules:${runtimeDir}node_modules:${runtimeDir}:${taskRoot}`;
+  }
+  if (family === 'python') extendable.PYTHONPATH = `${optDir}/python`;
+  const env: Record<string, string> = {
+    ...extendable,
+    ...(fn.environment ?? {}),
+    _HANDLER: fn.handler,
+    LAMBDA_TASK_ROOT: taskRoot,
+    LAMBDA_RUNTIME_DIR: runtimeDir,
+    AWS_REGION: account.region,
+    AWS_DEFAULT_REGION: account.region,
+    AWS_EXECUTION_ENV: `AWS_Lambda_${fn.runtime}`,
+    AWS_LAMBDA_FUNCTION_NAME: fn.functionName,
+    AWS_LAMBDA_FUNCTION_VERSION: fn.version,
+    AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(fn.memorySize),
+    AWS_LAMBDA_LOG_GROUP_NAME: fn.logging.logGroup,
+    AWS_LAMBDA_LOG_STREAM_NAME: logStream,
+    AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
+  };
+  return env;
+}
+
+/** Lambda's log stream name: 2024/01/31/[$LATEST]0123456789abcdef0123456789abcdef */
+export function logStreamName(version: string, id: string, now = new Date()): string {
+  const d = now.toISOString().slice(0, 10).replace(/-/g, '/');
+  return `${d}/[${version}]${id}`;
+}

@@ -1,0 +1,92 @@
+// A worker host (Lambda's EC2 worker): makes sandboxes through its driver,
+// runs Init (package from the code store into the local cache, runtime start)
+// and hands the ready sandbox to the Worker Manager.
+import { randomBytes } from 'node:crypto';
+import type { Account } from '../control/arn.js';
+import type { FunctionVersion } from '../control/model.js';
+import { runtimeInfo } from '../control/runtimes.js';
+import { INIT_TIMEOUT_SECONDS } from '../limits.js';
+import type { SandboxDriver } from '../sandbox/driver.js';
+import type { CodeStore } from '../store/code.js';
+import { base64ToHex } from '../store/code.js';
+import { CodeCache } from './code-cache.js';
+import { lambdaEnvironment, logStreamName } from './environment.js';
+import { Sandbox, type FunctionLogSink } from './sandbox.js';
+
+export interface WorkerHostOptions {
+  id: string;
+  /** Memory this host offers to sandboxes, MB. */
+  memoryMb: number;
+  /** Host-local folder for the package cache. */
+  dir: string;
+  driver: SandboxDriver;
+  code: CodeStore;
+  logs: FunctionLogSink;
+  account: Account;
+}
+
+export class WorkerHost {
+  readonly id: string;
+  readonly memoryMb: number;
+  readonly driver: SandboxDriver;
+  private readonly cache: CodeCache;
+  private readonly sandboxes = new Set<Sandbox>();
+
+  constructor(private readonly opts: WorkerHostOptions) {
+    this.id = opts.id;
+    this.memoryMb = opts.memoryMb;
+    this.driver = opts.driver;
+    this.cache = new CodeCache(`${opts.dir}/code`, opts.code);
+  }
+
+  async start(): Promise<void> {
+    await this.driver.cleanup();
+    await this.cache.clear();
+  }
+
+  cachesCode(codeSha256: string): boolean {
+    return this.cache.has(base64ToHex(codeSha256));
+  }
+
+  get sandboxCount(): number {
+    return this.sandboxes.size;
+  }
+
+  /** Creates a sandbox for a function version and runs its Init. Rejects with InitFailure. */
+  async createSandbox(fn: FunctionVersion): Promise<Sandbox> {
+    const taskRoot = await this.cache.taskRoot(base64ToHex(fn.codeSha256));
+    const id = randomBytes(16).toString('hex');
+    const logStream = logStreamName(fn.version, id);
+    const proc = await this.driver.launch({
+      id,
+      memoryMb: fn.memorySize,
+      ephemeralStorageMb: fn.ephemeralStorageMb,
+      taskRoot,
+      nodeFlags: [`--max-old-space-size=${Math.max(16, Math.floor(fn.memorySize * 0.9))}`],
+    });
+    const sandbox = new Sandbox(
+      { id, functionName: fn.functionName, version: fn.version, memoryMb: fn.memorySize, timeoutSeconds: fn.timeout, logStream },
+      proc,
+      this.opts.logs,
+      !this.driver.enforcesMemory,
+    );
+    this.sandboxes.add(sandbox);
+    sandbox.onDead(() => this.sandboxes.delete(sandbox));
+    const family = runtimeInfo(fn.runtime)?.family ?? 'provided';
+    await sandbox.init(
+      {
+        env: lambdaEnvironment({ fn, account: this.opts.account, taskRoot: proc.taskRootInGuest, logStream }),
+        family,
+        handler: fn.handler,
+        taskRoot: proc.taskRootInGuest,
+        runtimeApiListen: proc.runtimeApiListen,
+      },
+      INIT_TIMEOUT_SECONDS * 1000,
+    );
+    return sandbox;
+  }
+
+  async shutdown(): Promise<void> {
+    await Promise.all([...this.sandboxes].map((s) => s.destroy()));
+  }
+}

@@ -1,0 +1,357 @@
+// One sandbox as its host sees it: the guest agent behind a driver, spoken to
+// over the host-guest stream. Runs Init once, then one invoke at a time, with
+// the function's deadline and memory enforced from outside.
+import { FunctionErrorType } from '../errors.js';
+import { LOG_TAIL_BYTES, SYNC_RESPONSE_MAX_BYTES } from '../limits.js';
+import { encodeFrame, FrameDecoder, FrameType, type Frame, type InitMeta, type InvokeMeta } from '../guest/protocol.js';
+import type { SandboxExit, SandboxProcess } from '../sandbox/driver.js';
+import { endLine, platformLine, reportLine, startLine } from './report.js';
+
+export interface FunctionLogSink {
+  /** Appends text (whole lines) to a function's log stream. */
+  append(functionName: string, logStream: string, text: string): void;
+}
+
+export interface SandboxInvoke {
+  requestId: string;
+  payload: Buffer;
+  invokedFunctionArn: string;
+  traceId: string;
+  /** The decoded JSON of X-Amz-Client-Context. */
+  clientContext?: string;
+  cognitoIdentity?: string;
+  /** Collect the log tail (X-Amz-Log-Type: Tail). */
+  tail: boolean;
+}
+
+export interface SandboxResult {
+  /** The function's response, or Lambda's error body when functionError is set. */
+  payload: Buffer;
+  functionError?: 'Unhandled';
+  errorType?: string;
+  /** base64 of the last 4 KB of the invoke's log, when asked for. */
+  logResult?: string;
+  durationMs: number;
+  initDurationMs?: number;
+  /** False when the sandbox must not run another invoke. */
+  reusable: boolean;
+}
+
+export interface SandboxIdentity {
+  id: string;
+  functionName: string;
+  version: string;
+  memoryMb: number;
+  timeoutSeconds: number;
+  logStream: string;
+}
+
+/** Init could not complete: what the first invoke reports instead of running. */
+export class InitFailure extends Error {
+  constructor(
+    readonly errorType: string,
+    readonly body: Buffer,
+    readonly logs: string,
+    readonly durationMs: number,
+  ) {
+    super(`init failed: ${errorType}`);
+  }
+}
+
+const SIGNAL_TEXT: Partial<Record<NodeJS.Signals, string>> = {
+  SIGKILL: 'killed',
+  SIGABRT: 'aborted (core dumped)',
+  SIGSEGV: 'segmentation fault (core dumped)',
+  SIGTERM: 'terminated',
+  SIGBUS: 'bus error (core dumped)',
+  SIGILL: 'illegal instruction (core dumped)',
+  SIGFPE: 'floating point exception (core dumped)',
+};
+
+/** Lambda's words for how a runtime process ended (they are Go's). */
+export function exitReason(exit: SandboxExit): string {
+  if (exit.signal) return `Runtime exited with error: signal: ${SIGNAL_TEXT[exit.signal] ?? exit.signal.toLowerCase()}`;
+  if (exit.code === 0 || exit.code === null) return 'Runtime exited without providing a reason';
+  return `Runtime exited with error: exit status ${exit.code}`;
+}
+
+const errorBody = (errorType: string, errorMessage: string): Buffer =>
+  Buffer.from(JSON.stringify({ errorType, errorMessage }));
+
+const MEMORY_POLL_MS = 25;
+
+interface Pending {
+  req: SandboxInvoke;
+  started: number;
+  log: string[] | undefined;
+  logBytes: number;
+  resolve: (r: SandboxResult) => void;
+  timer: NodeJS.Timeout;
+  watchdog: NodeJS.Timeout | undefined;
+  timedOut: boolean;
+  oom: boolean;
+}
+
+export class Sandbox {
+  state: 'init' | 'ready' | 'busy' | 'dead' = 'init';
+  lastUsed = Date.now();
+  /** Set on a cold sandbox until its first invoke reports it. */
+  private pendingInitMs: number | undefined;
+  private initLog: string[] = [];
+  private current: Pending | undefined;
+  private initWaiter: { resolve: () => void; reject: (e: InitFailure) => void } | undefined;
+  private exit: SandboxExit | undefined;
+  private readonly deadListeners: (() => void)[] = [];
+
+  constructor(
+    readonly identity: SandboxIdentity,
+    private readonly proc: SandboxProcess,
+    private readonly logs: FunctionLogSink,
+    private readonly watchMemory: boolean,
+  ) {
+    const decoder = new FrameDecoder((f) => this.onFrame(f));
+    proc.stream.on('data', (chunk: Buffer) => decoder.push(chunk));
+    proc.stream.on('error', () => undefined);
+    for (const out of proc.output) out.on('data', (chunk: Buffer) => this.onLog(chunk.toString('utf8')));
+    proc.exited.then((exit) => this.onExit(exit));
+  }
+
+  get pid(): number {
+    return this.proc.pid;
+  }
+
+  onDead(listener: () => void): void {
+    if (this.state === 'dead') listener();
+    else this.deadListeners.push(listener);
+  }
+
+  /** Runs Init: resolves once the runtime is ready, rejects with InitFailure. */
+  init(meta: InitMeta, timeoutMs: number): Promise<void> {
+    const started = performance.now();
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.kill();
+        reject(this.initFailure(FunctionErrorType.Timedout, errorBody(FunctionErrorType.Timedout, `Init timed out after ${(timeoutMs / 1000).toFixed(2)} seconds`), started));
+      }, timeoutMs);
+      this.initWaiter = {
+        resolve: () => {
+          clearTimeout(timer);
+          this.pendingInitMs = performance.now() - started;
+          this.state = 'ready';
+          resolve();
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      };
+      this.write(encodeFrame(FrameType.Init, meta));
+    }).finally(() => {
+      this.initWaiter = undefined;
+    });
+  }
+
+  private initFailure(errorType: string, body: Buffer, started: number): InitFailure {
+    const f = new InitFailure(errorType, body, this.initLog.join(''), performance.now() - started);
+    this.kill();
+    return f;
+  }
+
+  invoke(req: SandboxInvoke): Promise<SandboxResult> {
+    if (this.state !== 'ready') throw new Error(`sandbox ${this.identity.id} is ${this.state}, not ready`);
+    this.state = 'busy';
+    const { identity } = this;
+    const meta: InvokeMeta = {
+      requestId: req.requestId,
+      deadlineMs: Date.now() + identity.timeoutSeconds * 1000,
+      invokedFunctionArn: req.invokedFunctionArn,
+      traceId: req.traceId,
+      ...(req.clientContext !== undefined ? { clientContext: req.clientContext } : {}),
+      ...(req.cognitoIdentity !== undefined ? { cognitoIdentity: req.cognitoIdentity } : {}),
+    };
+    return new Promise<SandboxResult>((resolve) => {
+      const pending: Pending = {
+        req,
+        started: performance.now(),
+        log: req.tail ? [...this.initLog] : undefined,
+        logBytes: 0,
+        resolve,
+        timer: setTimeout(() => this.onTimeout(), identity.timeoutSeconds * 1000),
+        watchdog: this.watchMemory ? setInterval(() => this.checkMemory(), MEMORY_POLL_MS) : undefined,
+        timedOut: false,
+        oom: false,
+      };
+      this.initLog = [];
+      this.current = pending;
+      this.appendLog(startLine(req.requestId, identity.version));
+      this.write(encodeFrame(FrameType.Invoke, meta, req.payload));
+    });
+  }
+
+  private write(frame: Buffer): void {
+    if (!this.proc.stream.destroyed) this.proc.stream.write(frame);
+  }
+
+  private onFrame(f: Frame): void {
+    switch (f.type) {
+      case FrameType.Ready:
+        this.initWaiter?.resolve();
+        return;
+      case FrameType.InitError:
+        this.initWaiter?.reject(this.initFailure(String(f.meta.errorType ?? FunctionErrorType.Unknown), f.payload, performance.now()));
+        return;
+      case FrameType.Log:
+        this.onLog(f.payload.toString('utf8'));
+        return;
+      case FrameType.Response:
+        if (!this.current || f.meta.requestId !== this.current.req.requestId) return;
+        if (f.payload.length > SYNC_RESPONSE_MAX_BYTES) {
+          this.finish(
+            errorBody(
+              FunctionErrorType.ResponseSizeTooLarge,
+              `Response payload size exceeded maximum allowed payload size (${SYNC_RESPONSE_MAX_BYTES} bytes).`,
+            ),
+            FunctionErrorType.ResponseSizeTooLarge,
+            true,
+          );
+          return;
+        }
+        this.finish(f.payload, undefined, true);
+        return;
+      case FrameType.Error:
+        if (!this.current || f.meta.requestId !== this.current.req.requestId) return;
+        this.finish(f.payload, String(f.meta.errorType ?? 'Unhandled'), true);
+        return;
+      case FrameType.Exit:
+        // The process exit itself ends the sandbox; this frame only says why sooner.
+        this.kill();
+        return;
+      default:
+        return;
+    }
+  }
+
+  private onLog(text: string): void {
+    if (text.length === 0) return;
+    if (this.current) this.appendLog(text);
+    else {
+      if (this.state === 'init') this.initLog.push(text);
+      this.logs.append(this.identity.functionName, this.identity.logStream, text);
+    }
+  }
+
+  private appendLog(text: string): void {
+    const p = this.current;
+    if (p?.log) {
+      p.log.push(text);
+      p.logBytes += text.length;
+      // Keep only what the 4 KB tail can still use.
+      while (p.log.length > 1 && p.logBytes - p.log[0]!.length > LOG_TAIL_BYTES * 2) p.logBytes -= p.log.shift()!.length;
+    }
+    this.logs.append(this.identity.functionName, this.identity.logStream, text);
+  }
+
+  private onTimeout(): void {
+    const p = this.current;
+    if (!p) return;
+    p.timedOut = true;
+    this.kill();
+    const msg = `Task timed out after ${this.identity.timeoutSeconds.toFixed(2)} seconds`;
+    this.appendLog(platformLine(p.req.requestId, msg));
+    this.finish(errorBody(FunctionErrorType.Timedout, `RequestId: ${p.req.requestId} Error: ${msg}`), FunctionErrorType.Timedout, false);
+  }
+
+  private checkMemory(): void {
+    const p = this.current;
+    if (!p) return;
+    if (this.proc.memory().currentMb > this.identity.memoryMb) {
+      p.oom = true;
+      this.kill();
+    }
+  }
+
+  private onExit(exit: SandboxExit): void {
+    this.exit = exit;
+    const wasInit = this.state === 'init';
+    this.state = 'dead';
+    if (wasInit && this.initWaiter) {
+      const reason = exitReason(exit);
+      this.initWaiter.reject(
+        new InitFailure(FunctionErrorType.ExitError, errorBody(FunctionErrorType.ExitError, `Error: ${reason}`), this.initLog.join(''), 0),
+      );
+    }
+    const p = this.current;
+    if (p && !p.timedOut) {
+      const oom = p.oom || this.proc.oomKilled();
+      const reason = oom ? exitReason({ code: null, signal: 'SIGKILL' }) : exitReason(exit);
+      const type = oom ? FunctionErrorType.OutOfMemory : FunctionErrorType.ExitError;
+      this.finish(errorBody(type, `RequestId: ${p.req.requestId} Error: ${reason}`), type, false);
+    }
+    for (const l of this.deadListeners.splice(0)) l();
+  }
+
+  private finish(payload: Buffer, errorType: string | undefined, reusable: boolean): void {
+    const p = this.current;
+    if (!p) return;
+    this.current = undefined;
+    clearTimeout(p.timer);
+    if (p.watchdog) clearInterval(p.watchdog);
+    const durationMs = performance.now() - p.started;
+    const initDurationMs = this.pendingInitMs;
+    this.pendingInitMs = undefined;
+    const alive = reusable && this.state !== 'dead';
+    const platformError = errorType === FunctionErrorType.Timedout || errorType === FunctionErrorType.ExitError || errorType === FunctionErrorType.OutOfMemory;
+    const endText =
+      endLine(p.req.requestId) +
+      reportLine({
+        requestId: p.req.requestId,
+        durationMs,
+        memorySizeMb: this.identity.memoryMb,
+        maxMemoryUsedMb: Math.min(this.proc.memory().peakMb || 0, this.identity.memoryMb),
+        ...(initDurationMs !== undefined ? { initDurationMs } : {}),
+        ...(errorType === FunctionErrorType.Timedout ? { status: 'timeout' as const } : platformError ? { status: 'error' as const, errorType } : {}),
+      });
+    const log = p.log;
+    this.current = p; // so the END/REPORT lines land in this invoke's tail
+    this.appendLog(endText);
+    this.current = undefined;
+    if (alive) {
+      this.state = 'ready';
+      this.lastUsed = Date.now();
+    } else if (this.state !== 'dead') {
+      this.kill();
+    }
+    const result: SandboxResult = { payload, durationMs, reusable: alive };
+    if (initDurationMs !== undefined) result.initDurationMs = initDurationMs;
+    if (errorType !== undefined) {
+      result.functionError = 'Unhandled';
+      result.errorType = errorType;
+    }
+    if (log) result.logResult = tail(log.join(''));
+    p.resolve(result);
+  }
+
+  kill(): void {
+    if (this.exit) return;
+    if (this.state !== 'busy') this.state = 'dead';
+    this.proc.kill();
+  }
+
+  /** Ends the sandbox and waits for its process to be gone. */
+  async destroy(): Promise<void> {
+    this.kill();
+    await this.proc.exited;
+  }
+}
+
+/** base64 of the last 4 KB of a log, cut at a character boundary. */
+function tail(text: string): string {
+  let buf = Buffer.from(text, 'utf8');
+  if (buf.length > LOG_TAIL_BYTES) {
+    buf = buf.subarray(buf.length - LOG_TAIL_BYTES);
+    let i = 0;
+    while (i < buf.length && (buf[i]! & 0xc0) === 0x80) i++;
+    buf = buf.subarray(i);
+  }
+  return buf.toString('base64');
+}

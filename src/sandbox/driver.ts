@@ -1,0 +1,47 @@
+// Sandboxes behind one interface (Lambda's Firecracker + jailer): a driver
+// starts the guest agent in isolation and hands back the host-guest stream.
+import type { Duplex, Readable } from 'node:stream';
+
+export type DriverName = 'process' | 'namespace' | 'microvm';
+
+export interface SandboxLaunch {
+  id: string;
+  memoryMb: number;
+  ephemeralStorageMb: number;
+  /** The unpacked package on the host. */
+  taskRoot: string;
+  /** Node.js flags for the guest agent (heap limits). */
+  nodeFlags: string[];
+}
+
+export interface SandboxExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export interface SandboxProcess {
+  readonly pid: number;
+  /** The host-guest stream (src/guest/protocol.ts frames). */
+  readonly stream: Duplex;
+  /** The agent's own stdout and stderr: crash output that never became a Log frame. */
+  readonly output: Readable[];
+  readonly exited: Promise<SandboxExit>;
+  /** The package folder as the guest sees it (LAMBDA_TASK_ROOT). */
+  readonly taskRootInGuest: string;
+  /** Where the guest serves the Runtime API. */
+  readonly runtimeApiListen: string;
+  /** Resident memory of the sandbox, MB: now and at its peak. */
+  memory(): { currentMb: number; peakMb: number };
+  /** True when the kernel or driver killed it for exceeding its memory. */
+  oomKilled(): boolean;
+  kill(): void;
+}
+
+export interface SandboxDriver {
+  readonly name: DriverName;
+  /** Whether the driver enforces memory itself (cgroups); the host polls otherwise. */
+  readonly enforcesMemory: boolean;
+  launch(spec: SandboxLaunch): Promise<SandboxProcess>;
+  /** Removes what earlier runs left behind (after a crash of Kindling). */
+  cleanup(): Promise<void>;
+}

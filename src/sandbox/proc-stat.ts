@@ -1,0 +1,38 @@
+// Resident memory of a process tree, from /proc (Linux).
+import { readFileSync } from 'node:fs';
+
+const kb = (status: string, field: string): number => {
+  const i = status.indexOf(field);
+  if (i === -1) return 0;
+  return Number.parseInt(status.slice(i + field.length), 10) || 0;
+};
+
+function children(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+      .split(' ')
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** Current and peak RSS (KB) of pid and its descendants. */
+export function treeRssKb(pid: number): { rss: number; hwm: number } {
+  let rss = 0;
+  let hwm = 0;
+  const stack = [pid];
+  while (stack.length > 0) {
+    const p = stack.pop()!;
+    try {
+      const status = readFileSync(`/proc/${p}/status`, 'utf8');
+      rss += kb(status, 'VmRSS:');
+      hwm += kb(status, 'VmHWM:');
+    } catch {
+      continue;
+    }
+    stack.push(...children(p));
+  }
+  return { rss, hwm };
+}

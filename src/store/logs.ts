@@ -1,0 +1,110 @@
+// Functions' logs (Kindling's CloudWatch Logs): every line a function writes,
+// kept per function and log stream, written in batches off the hot path.
+import type Database from 'better-sqlite3';
+import type { FunctionLogSink } from '../host/sandbox.js';
+import { migrate, openSqlite } from './sqlite-state.js';
+
+export interface LogEvent {
+  id: number;
+  functionName: string;
+  logStream: string;
+  timestamp: number;
+  message: string;
+}
+
+export interface LogQuery {
+  functionName: string;
+  startTime?: number;
+  endTime?: number;
+  /** Texts that must all appear in the message. */
+  terms?: string[];
+  /** Only events after this id (pagination and --follow). */
+  afterId?: number;
+  limit: number;
+}
+
+const MIGRATIONS = [
+  `CREATE TABLE log_events (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     function_name TEXT NOT NULL,
+     log_stream TEXT NOT NULL,
+     ts INTEGER NOT NULL,
+     message TEXT NOT NULL
+   );
+   CREATE INDEX log_events_fn_ts ON log_events (function_name, ts);`,
+];
+
+const FLUSH_EVERY_MS = 100;
+const FLUSH_AT_EVENTS = 2000;
+
+export class SqliteLogStore implements FunctionLogSink {
+  private readonly db: Database.Database;
+  private buffer: [string, string, number, string][] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private readonly insert;
+  private readonly flushTx;
+
+  constructor(path: string) {
+    this.db = openSqlite(path);
+    // Logs may lose the last instant on power loss; they never corrupt.
+    this.db.pragma('synchronous = NORMAL');
+    migrate(this.db, MIGRATIONS);
+    this.insert = this.db.prepare('INSERT INTO log_events (function_name, log_stream, ts, message) VALUES (?, ?, ?, ?)');
+    this.flushTx = this.db.transaction((rows: [string, string, number, string][]) => {
+      for (const r of rows) this.insert.run(r);
+    });
+  }
+
+  append(functionName: string, logStream: string, text: string): void {
+    const now = Date.now();
+    let start = 0;
+    while (start < text.length) {
+      let end = text.indexOf('\n', start);
+      if (end === -1) end = text.length;
+      if (end > start) this.buffer.push([functionName, logStream, now, text.slice(start, end)]);
+      start = end + 1;
+    }
+    if (this.buffer.length >= FLUSH_AT_EVENTS) this.flush();
+    else if (!this.timer) {
+      this.timer = setTimeout(() => this.flush(), FLUSH_EVERY_MS);
+      this.timer.unref();
+    }
+  }
+
+  flush(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.buffer.length === 0 || !this.db.open) return;
+    const rows = this.buffer;
+    this.buffer = [];
+    this.flushTx(rows);
+  }
+
+  query(q: LogQuery): LogEvent[] {
+    this.flush();
+    const where = ['function_name = ?'];
+    const args: (string | number)[] = [q.functionName];
+    if (q.startTime !== undefined) (where.push('ts >= ?'), args.push(q.startTime));
+    if (q.endTime !== undefined) (where.push('ts <= ?'), args.push(q.endTime));
+    if (q.afterId !== undefined) (where.push('id > ?'), args.push(q.afterId));
+    for (const t of q.terms ?? []) (where.push('instr(message, ?) > 0'), args.push(t));
+    args.push(q.limit);
+    const rows = this.db
+      .prepare<(string | number)[], { id: number; function_name: string; log_stream: string; ts: number; message: string }>(
+        `SELECT id, function_name, log_stream, ts, message FROM log_events WHERE ${where.join(' AND ')} ORDER BY id LIMIT ?`,
+      )
+      .all(...args);
+    return rows.map((r) => ({ id: r.id, functionName: r.function_name, logStream: r.log_stream, timestamp: r.ts, message: r.message }));
+  }
+
+  /** Drops events older than the retention window. */
+  expire(olderThanMs: number): number {
+    this.flush();
+    return this.db.prepare('DELETE FROM log_events WHERE ts < ?').run(Date.now() - olderThanMs).changes;
+  }
+
+  close(): void {
+    this.flush();
+    if (this.db.open) this.db.close();
+  }
+}
