@@ -79,6 +79,7 @@ const errorBody = (errorType: string, errorMessage: string): Buffer =>
   Buffer.from(JSON.stringify({ errorType, errorMessage }));
 
 const MEMORY_POLL_MS = 25;
+const EXIT_GRACE_MS = 1000;
 
 interface Pending {
   req: SandboxInvoke;
@@ -101,6 +102,8 @@ export class Sandbox {
   private current: Pending | undefined;
   private initWaiter: { resolve: () => void; reject: (e: InitFailure) => void } | undefined;
   private exit: SandboxExit | undefined;
+  /** How the runtime said it exited (Exit frame), which beats the agent's own exit status. */
+  private reportedExit: SandboxExit | undefined;
   private readonly deadListeners: (() => void)[] = [];
 
   constructor(
@@ -223,8 +226,10 @@ export class Sandbox {
         this.finish(f.payload, String(f.meta.errorType ?? 'Unhandled'), true);
         return;
       case FrameType.Exit:
-        // The process exit itself ends the sandbox; this frame only says why sooner.
-        this.kill();
+        // The runtime is on its way out and said how; its process exit ends the
+        // sandbox. Should it linger, it is killed, keeping the reported status.
+        this.reportedExit = { code: (f.meta.code as number | null) ?? null, signal: (f.meta.signal as NodeJS.Signals | null) ?? null };
+        setTimeout(() => this.proc.kill(), EXIT_GRACE_MS).unref();
         return;
       default:
         return;
@@ -270,7 +275,8 @@ export class Sandbox {
     }
   }
 
-  private onExit(exit: SandboxExit): void {
+  private onExit(processExit: SandboxExit): void {
+    const exit = this.reportedExit ?? processExit;
     this.exit = exit;
     const wasInit = this.state === 'init';
     this.state = 'dead';

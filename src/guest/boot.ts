@@ -1,0 +1,17 @@
+// What the agent knows before it becomes the function: read at startup, before Init
+// replaces process.env with the function's environment. Imported first by agent.ts.
+import type { InvokeMeta } from './protocol.js';
+
+/** The PATH this agent was started with (the function's own PATH may differ). */
+export const BOOT_PATH = process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin';
+/** An interpreter the host may name for python functions (in the agent's own environment). */
+export const BOOT_PYTHON = process.env.KINDLING_PYTHON || undefined;
+
+export type InvokeHandler = (meta: InvokeMeta, payload: Buffer) => void;
+
+/** What a runtime family gives back once started: how to run an invoke, how to stop. */
+export interface RuntimeHandle {
+  invoke: InvokeHandler;
+  /** The host is gone: stop everything now (kill child processes). */
+  shutdown(): void;
+}

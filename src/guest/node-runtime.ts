@@ -1,0 +1,271 @@
+// The Node.js runtime, in the agent's own process: AWS's Node.js runtime interface
+// client (Runtime.js, CallbackContext.js, InvokeContext.js) with the host-guest stream
+// where it has the Runtime API.
+//
+// Invoke semantics, as Lambda's:
+// - async handlers: the response is sent when the promise settles; a promise that
+//   never settles ends in Runtime.NodeJsExit once the event loop is empty (for an
+//   `async function`; for other functions in a null response);
+// - callback handlers: callback(err) sends the error at once; callback(null, result)
+//   sends the result when the event loop is empty (context.callbackWaitsForEmptyEventLoop,
+//   default true) or at once when it is set to false; context.done/succeed/fail send at
+//   once; a handler that returns without calling anything answers null once the loop
+//   is empty. "Empty" is measured for real: during an invoke the host stream does not
+//   keep the loop alive (socket.unref()), so Node's 'beforeExit' fires exactly when the
+//   function has no more pending work, as in Lambda, where the runtime has no request
+//   open to the Runtime API while the handler runs.
+// - uncaught exceptions and unhandled rejections: logged, reported as the invoke's
+//   error (Runtime.UnhandledPromiseRejection for rejections), then the process exits
+//   (129, 128) after sending Exit; during init they are the InitError.
+import { performance } from 'node:perf_hooks';
+import { createRequire } from 'node:module';
+import type { RuntimeHandle } from './boot.js';
+import type { HostChannel } from './channel.js';
+import { errorMeta, requestMeta } from './frames.js';
+import { NodeJsExit, toRapidResponse, UnhandledPromiseRejection } from './node-errors.js';
+import { handlerMetadata, loadHandler, type Handler } from './node-loader.js';
+import { logError, patchConsole, setRequestId } from './node-logging.js';
+import { FrameType, type InitMeta, type InvokeMeta } from './protocol.js';
+
+/** One invoke in flight. */
+interface Invocation {
+  readonly id: string;
+  /** One of callback/done/succeed/fail was called (only the first counts). */
+  finished: boolean;
+  /** A result was chosen (Lambda's isCompleteInvoked). */
+  completed: boolean;
+  /** The Response or Error frame is out. */
+  posted: boolean;
+  waitForEmpty: boolean;
+  /** What to do when the event loop runs empty. */
+  onEmpty: (() => void) | null;
+}
+
+interface Environment {
+  functionVersion: string | undefined;
+  functionName: string | undefined;
+  memoryLimitInMB: string | undefined;
+  logGroupName: string | undefined;
+  logStreamName: string | undefined;
+}
+
+function parseJson(text: string | undefined, name: string): unknown {
+  if (text === undefined) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new Error(`Cannot parse ${name} as json: ${String(err)}`);
+  }
+}
+
+const isPromise = (obj: unknown): obj is PromiseLike<unknown> =>
+  !!obj && typeof (obj as { then?: unknown }).then === 'function';
+
+export async function startNodeRuntime(ch: HostChannel, meta: InitMeta, started: number): Promise<RuntimeHandle | undefined> {
+  // NODE_PATH came with the function's environment, after Node read it at startup.
+  const Module = createRequire(import.meta.url)('node:module') as { _initPaths?: () => void };
+  Module._initPaths?.();
+
+  patchConsole(ch);
+
+  let phase: 'init' | 'invoke' = 'init';
+  let dead = false;
+  let current: Invocation | null = null;
+  let last: Invocation | null = null;
+  const queue: [InvokeMeta, Buffer][] = [];
+
+  /** Ends the runtime the way the RIC does: report, then process.exit(code). */
+  const fatal = (error: unknown, code: number): void => {
+    if (dead) return;
+    dead = true;
+    const body = toRapidResponse(error);
+    if (phase === 'init') {
+      ch.send(FrameType.InitError, JSON.stringify({ errorType: body.errorType }), JSON.stringify(body));
+    } else {
+      const inv = current ?? last;
+      if (inv && !inv.posted) {
+        inv.posted = true;
+        ch.send(FrameType.Error, errorMeta(inv.id, body.errorType), JSON.stringify(body));
+      }
+    }
+    ch.exit(code, null, code);
+  };
+
+  process.on('uncaughtException', (error) => {
+    logError('Uncaught Exception', error);
+    fatal(error, 129);
+  });
+  process.on('unhandledRejection', (reason, promise) => {
+    const error = new UnhandledPromiseRejection(reason, promise);
+    logError('Unhandled Promise Rejection', error);
+    fatal(error, 128);
+  });
+  process.on('beforeExit', () => {
+    const inv = current;
+    const action = inv?.onEmpty;
+    if (inv && action) {
+      inv.onEmpty = null;
+      action();
+    }
+    // Whatever happened, never let the loop end under a live host stream.
+    ch.ref();
+  });
+  // process.exit() from the function (or Node itself exiting): tell the host why.
+  process.on('exit', (code) => ch.exitSync(code, null));
+
+  let handler: Handler;
+  let isAsync: boolean;
+  try {
+    handler = await loadHandler(meta.taskRoot, meta.handler);
+    isAsync = handlerMetadata(handler).isAsync;
+  } catch (err) {
+    // Lambda's runtime rejects its top-level await here: an uncaught exception.
+    logError('Uncaught Exception', err);
+    fatal(err, 129);
+    return undefined;
+  }
+  if (dead) return undefined;
+
+  const env: Environment = {
+    functionVersion: process.env.AWS_LAMBDA_FUNCTION_VERSION,
+    functionName: process.env.AWS_LAMBDA_FUNCTION_NAME,
+    memoryLimitInMB: process.env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE,
+    logGroupName: process.env.AWS_LAMBDA_LOG_GROUP_NAME,
+    logStreamName: process.env.AWS_LAMBDA_LOG_STREAM_NAME,
+  };
+
+  phase = 'invoke';
+  const initDurationMs = Math.round((performance.now() - started) * 1000) / 1000;
+  ch.send(FrameType.Ready, `{"initDurationMs":${initDurationMs}}`);
+
+  const finish = (inv: Invocation): void => {
+    inv.posted = true;
+    inv.onEmpty = null;
+    if (current === inv) current = null;
+    ch.ref();
+    if (queue.length !== 0) {
+      const [m, p] = queue.shift()!;
+      setImmediate(() => invoke(m, p));
+    }
+  };
+
+  const postResponse = (inv: Invocation, result: unknown): void => {
+    if (inv.posted || dead) return;
+    let body: string | undefined;
+    try {
+      body = JSON.stringify(result === undefined ? null : result);
+    } catch {
+      postError(inv, new Error('Unable to stringify response body'), true);
+      return;
+    }
+    finish(inv);
+    ch.send(FrameType.Response, requestMeta(inv.id), body ?? 'null');
+  };
+
+  const postError = (inv: Invocation, err: unknown, log: boolean): void => {
+    if (inv.posted || dead) return;
+    if (log) logError('Invoke Error', err);
+    const body = toRapidResponse(err);
+    let text: string;
+    try {
+      text = JSON.stringify(body);
+    } catch {
+      text = JSON.stringify({ errorType: String(body.errorType), errorMessage: String(body.errorMessage), trace: [] });
+    }
+    finish(inv);
+    ch.send(FrameType.Error, errorMeta(inv.id, String(body.errorType)), text);
+  };
+
+  const complete = (inv: Invocation, result: unknown): void => {
+    if (inv.completed) {
+      console.error('Invocation has already been reported as done. Cannot call complete more than once per invocation.');
+      return;
+    }
+    inv.completed = true;
+    postResponse(inv, result);
+  };
+
+  function invoke(m: InvokeMeta, payload: Buffer): void {
+    if (dead) return;
+    if (current) {
+      queue.push([m, payload]);
+      return;
+    }
+    const id = m.requestId;
+    const inv: Invocation = { id, finished: false, completed: false, posted: false, waitForEmpty: true, onEmpty: null };
+    current = inv;
+    last = inv;
+    setRequestId(id);
+    if (m.traceId) process.env._X_AMZN_TRACE_ID = m.traceId;
+    else delete process.env._X_AMZN_TRACE_ID;
+    // From here the loop may run empty: the stream no longer keeps it alive.
+    ch.unref();
+
+    // Lambda's default: the loop ran empty and nothing answered.
+    inv.onEmpty = () => {
+      inv.completed = true;
+      if (isAsync) postError(inv, new NodeJsExit(), true);
+      else postResponse(inv, null);
+    };
+
+    const done = (err?: unknown, result?: unknown): void => {
+      if (inv.finished) return;
+      inv.finished = true;
+      inv.onEmpty = null;
+      if (err !== undefined && err !== null) postError(inv, err, true);
+      else complete(inv, result);
+    };
+    const callback = (err?: unknown, result?: unknown): void => {
+      if (inv.finished) return;
+      inv.finished = true;
+      inv.onEmpty = null;
+      if (err !== undefined && err !== null) postError(inv, err, true);
+      else if (!inv.waitForEmpty) complete(inv, result);
+      else inv.onEmpty = () => setImmediate(() => complete(inv, result));
+    };
+    const succeed = (result?: unknown): void => done(null, result);
+    const fail = (err?: unknown): void => {
+      if (err === undefined || err === null) done('handled');
+      else done(err, null);
+    };
+
+    try {
+      const event = JSON.parse(payload.toString('utf8')) as unknown;
+      const deadline = m.deadlineMs;
+      const context = {
+        get callbackWaitsForEmptyEventLoop(): boolean {
+          return inv.waitForEmpty;
+        },
+        set callbackWaitsForEmptyEventLoop(value: boolean) {
+          inv.waitForEmpty = value;
+        },
+        succeed,
+        fail,
+        done,
+        functionVersion: env.functionVersion,
+        functionName: env.functionName,
+        memoryLimitInMB: env.memoryLimitInMB,
+        logGroupName: env.logGroupName,
+        logStreamName: env.logStreamName,
+        clientContext: parseJson(m.clientContext, 'ClientContext'),
+        identity: parseJson(m.cognitoIdentity, 'CognitoIdentity'),
+        invokedFunctionArn: m.invokedFunctionArn,
+        awsRequestId: id,
+        getRemainingTimeInMillis(): number {
+          return deadline - Date.now();
+        },
+      };
+      const result = handler(event, context, callback);
+      if (isPromise(result)) {
+        (result as Promise<unknown>).then(context.succeed, context.fail).catch(context.fail);
+      }
+    } catch (err) {
+      callback(err);
+    }
+  }
+
+  return {
+    invoke,
+    shutdown: () => undefined,
+  };
+}
