@@ -44,7 +44,10 @@ export async function unpackZip(zipPath: string, root: string, maxBytes = UNZIPP
   const links: { target: string; link: string }[] = [];
   try {
     await new Promise<void>((done, fail) => {
-      zip.on('error', fail);
+      // yauzl checks names itself and says so in words; those are the same refusal.
+      zip.on('error', (err: Error) =>
+        fail(/invalid relative path|absolute path|invalid characters in fileName/.test(err.message) ? new UnsafePackageError(err.message) : err),
+      );
       zip.on('end', () => done());
       zip.on('entry', (entry: yauzl.Entry) => {
         handle(entry).then(() => zip.readEntry(), fail);
