@@ -10,6 +10,12 @@ export interface KindlingConfig {
   sandboxIdleMs: number;
   /** Memory the embedded worker host offers to sandboxes, MB. */
   hostMemoryMb: number;
+  /** Sandbox driver: namespace (isolated), process (none), auto (namespace when it can run). */
+  sandbox?: 'namespace' | 'process' | 'auto';
+  /** The account's concurrent executions limit. */
+  accountConcurrency: number;
+  /** Multiplies asynchronous invocation's retry delays and maximum event age (default $KINDLING_ASYNC_TIME_SCALE or 1). */
+  asyncTimeScale?: number;
 }
 
 export const DEFAULT_REGION = 'us-east-1';

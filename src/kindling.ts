@@ -2,19 +2,26 @@
 // TypeScript interfaces (no network hop between parts).
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { startAsync } from './async/index.js';
 import type { KindlingConfig } from './config.js';
 import { ControlPlane } from './control/functions.js';
 import { ensureRootKey, serverSecret, type AccessKey } from './credentials.js';
 import { CodeUrlSigner } from './frontend/code-url.js';
+import { asyncRoutes } from './frontend/async-routes.js';
 import { controlRoutes } from './frontend/control-routes.js';
 import { HttpFrontend } from './frontend/http.js';
 import type { Logger } from './log.js';
 import { invokeRoutes } from './frontend/invoke-routes.js';
 import { logsRoutes } from './frontend/logs-routes.js';
+import { versionRoutes } from './frontend/version-routes.js';
+import { Aliases } from './control/aliases.js';
+import { FunctionSettings } from './control/settings.js';
+import { Policies } from './control/policy.js';
+import { settingsRoutes } from './frontend/settings-routes.js';
 import { WorkerHost } from './host/host.js';
 import { InvokeService } from './invoke/invoke.js';
 import { PlacementService } from './placement/placement.js';
-import { ProcessDriver } from './sandbox/process-driver.js';
+import { selectDriver } from './sandbox/select.js';
 import { openDataDir, type DataDir } from './store/datadir.js';
 import { SqliteLogStore } from './store/logs.js';
 import { WorkerManager } from './workers/manager.js';
@@ -22,6 +29,8 @@ import { FsCodeStore } from './store/fs-code.js';
 import { SqliteStateStore } from './store/sqlite-state.js';
 
 export interface RunningKindling {
+  /** The sandbox driver in use, and a warning when it does not isolate functions. */
+  sandbox: { name: string; warning?: string };
   logs: SqliteLogStore;
   workers: WorkerManager;
   url: string;
@@ -43,17 +52,18 @@ export async function startKindling(config: KindlingConfig, log: Logger): Promis
     cleanups.push(() => state.close());
     const code = new FsCodeStore(dir.file('code'));
     const account = { region: config.region, accountId: config.accountId };
-    const control = new ControlPlane({ state, code, account });
+    const control = new ControlPlane({ state, code, account, accountConcurrency: config.accountConcurrency });
     const signer = new CodeUrlSigner(serverSecret(dir.path));
 
     const logs = new SqliteLogStore(dir.file('logs.sqlite'));
     cleanups.push(() => logs.close());
+    const sandboxDriver = selectDriver(config.sandbox ?? 'auto', log);
     const placement = new PlacementService();
     const host = new WorkerHost({
       id: 'local',
       memoryMb: config.hostMemoryMb,
       dir: dir.file('host'),
-      driver: new ProcessDriver(),
+      driver: sandboxDriver.driver,
       code,
       logs,
       account,
@@ -62,9 +72,12 @@ export async function startKindling(config: KindlingConfig, log: Logger): Promis
     placement.register(host);
     const workers = new WorkerManager(placement, log, { idleMs: config.sandboxIdleMs });
     cleanups.push(() => workers.shutdown());
-    const invoker = new InvokeService(control, workers);
+    const settings = new FunctionSettings(control, state);
+    const invoker = new InvokeService(control, workers, () => settings.reservations(), config.accountConcurrency);
+    const events = await startAsync({ control, invoker, log, queuePath: dir.file('queue.sqlite'), statePath: dir.file('state.sqlite'), timeScale: config.asyncTimeScale });
+    cleanups.push(() => events.close());
 
-    const frontend = new HttpFrontend(log, [...controlRoutes(control, code, signer), ...invokeRoutes(control, invoker), ...logsRoutes(control, logs)]);
+    const frontend = new HttpFrontend(log, [...controlRoutes(control, code, signer), ...invokeRoutes(control, invoker, events), ...logsRoutes(control, logs), ...versionRoutes(control, new Aliases(control, state)), ...settingsRoutes(settings, new Policies(control, state), config.accountConcurrency), ...asyncRoutes(control, events)]);
 
     const server: Server = createServer(
       {
@@ -91,7 +104,8 @@ export async function startKindling(config: KindlingConfig, log: Logger): Promis
     );
     const { port } = server.address() as AddressInfo;
     const hostname = config.host.includes(':') ? `[${config.host}]` : config.host;
-    return { logs, workers, url: `http://${hostname}:${port}`, rootKey: root.key, rootKeySource: root.source, dataDir: dir.path, close };
+    const sandbox = { name: sandboxDriver.driver.name, ...(sandboxDriver.warning ? { warning: sandboxDriver.warning } : {}) };
+    return { sandbox, logs, workers, url: `http://${hostname}:${port}`, rootKey: root.key, rootKeySource: root.source, dataDir: dir.path, close };
   } catch (err) {
     await close();
     throw err;

@@ -47,3 +47,5 @@ export const FUNCTION_NAME_MAX_CHARS = 64;
 export const FUNCTION_ARN_MAX_CHARS = 140;
 /** Layers per function. */
 export const LAYERS_MAX = 5;
+/** Tags per function. */
+export const TAGS_MAX = 50;

@@ -12,6 +12,7 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import { Hash } from '@smithy/hash-node';
 import yazl from 'yazl';
 import { percentile, runLoad, type LoadResult, type LoadTarget } from './load.js';
+import { asyncRows, benchAsync } from './async.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/kindling.js', import.meta.url));
 const BARE = fileURLToPath(new URL('./bare-server.js', import.meta.url));
@@ -120,10 +121,12 @@ async function main(): Promise<void> {
       if (out.FunctionError) throw new Error(`cold invoke of ${name} failed: ${Buffer.from(out.Payload ?? []).toString()}`);
     }
     cold.sort((a, b) => a - b);
+    const asyncFigures = await benchAsync({ url: kindling.url, credentials: CREDS, region: REGION, seconds: opts.seconds, log });
     const report = {
       machine: { cpus: (await import('node:os')).cpus().length, node: process.version },
       warm,
       cold: { functions: cold.length, p50Ms: percentile(cold, 50), p99Ms: percentile(cold, 99) },
+      async: asyncFigures,
     };
     if (opts.json) {
       console.log(JSON.stringify(report, null, 2));
@@ -140,6 +143,7 @@ async function main(): Promise<void> {
     }
     rows.push([`cold start p50 ms (${cold.length} fns)`, f(report.cold.p50Ms), '', '']);
     rows.push([`cold start p99 ms (${cold.length} fns)`, f(report.cold.p99Ms), '', '']);
+    for (const [figure, value, target] of asyncRows(asyncFigures)) rows.push([figure!, value!, '', target ? `target ${target}` : '']);
     const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
     for (const r of rows) console.log(r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  '));
   } finally {

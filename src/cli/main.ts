@@ -5,6 +5,7 @@ import { defaultDataDir } from '../store/datadir.js';
 import { lambdaClient, logsClientFor, type ClientOptions } from './client.js';
 import { invoke, logs, type InvokeOptions, type LogsOptions } from './invoke.js';
 import { deploy, listFunctions, removeFunction, type DeployOptions } from './functions.js';
+import { failedEvents, redriveEvents } from './events.js';
 import { up, type UpOptions } from './up.js';
 
 // Kindling supports the Node.js it was built for; the SDK's notice about its own future plans is noise here.
@@ -30,6 +31,9 @@ program
   .option('--account-id <id>', 'account id in ARNs (default: $KINDLING_ACCOUNT_ID or 000000000000)')
   .option('--idle-timeout <seconds>', 'how long an idle warm sandbox is kept (default: 600)')
   .option('--memory <mb>', 'memory the worker host gives sandboxes (default: 80% of this machine)')
+  .option('--sandbox <driver>', 'namespace (isolated; needs root on Linux), process (no isolation), or auto (default)')
+  .option('--concurrency <n>', 'the account\'s concurrent executions limit (default: 1000)')
+  .option('--async-time-scale <factor>', 'multiply async retry delays and maximum event age, e.g. 0.001 in tests (default: $KINDLING_ASYNC_TIME_SCALE or 1)')
   .action((opts: UpOptions) => up(opts));
 
 program
@@ -86,6 +90,24 @@ program
   .addOption(endpointOption())
   .addOption(regionOption())
   .action((name: string, opts: LogsOptions & ClientOptions) => logs(logsClientFor(opts), name, opts));
+
+const events = program.command('events').description('asynchronous events of a function that failed with no destination');
+events
+  .command('failed')
+  .description('list the failed events of a function')
+  .argument('<name>', 'function name')
+  .option('--json', 'print them as JSON, invocation records included')
+  .addOption(endpointOption())
+  .addOption(regionOption())
+  .action((name: string, opts: ClientOptions & { json?: boolean }) => failedEvents(opts, name));
+events
+  .command('redrive')
+  .description('queue failed events of a function again (all, or those given with --id)')
+  .argument('<name>', 'function name')
+  .option('--id <id...>', 'only these failed events (ids from `kindling events failed`)')
+  .addOption(endpointOption())
+  .addOption(regionOption())
+  .action((name: string, opts: ClientOptions & { id?: string[] }) => redriveEvents(opts, name));
 
 program
   .command('bench')

@@ -1,6 +1,7 @@
 // `kindling up`: the embedded server in the foreground.
 import { DEFAULT_SANDBOX_IDLE_MS, defaultHostMemoryMb, envAccountId, envRegion, type KindlingConfig } from '../config.js';
 import { startKindling } from '../kindling.js';
+import { ACCOUNT_CONCURRENCY_DEFAULT, UNRESERVED_CONCURRENCY_MIN } from '../limits.js';
 import { createLogger } from '../log.js';
 import { DataDirLockedError } from '../store/datadir.js';
 
@@ -12,6 +13,9 @@ export interface UpOptions {
   accountId?: string;
   idleTimeout?: string;
   memory?: string;
+  concurrency?: string;
+  sandbox?: string;
+  asyncTimeScale?: string;
 }
 
 export async function up(opts: UpOptions): Promise<void> {
@@ -28,7 +32,19 @@ export async function up(opts: UpOptions): Promise<void> {
     accountId: opts.accountId ?? envAccountId(),
     sandboxIdleMs: opts.idleTimeout !== undefined ? Number(opts.idleTimeout) * 1000 : DEFAULT_SANDBOX_IDLE_MS,
     hostMemoryMb: opts.memory !== undefined ? Number(opts.memory) : defaultHostMemoryMb(),
+    accountConcurrency: opts.concurrency !== undefined ? Number(opts.concurrency) : ACCOUNT_CONCURRENCY_DEFAULT,
   };
+  if (opts.sandbox !== undefined) {
+    if (!['namespace', 'process', 'auto'].includes(opts.sandbox)) {
+      console.error(`kindling up: --sandbox takes namespace, process or auto, not '${opts.sandbox}'.`);
+      process.exit(2);
+    }
+    config.sandbox = opts.sandbox as 'namespace' | 'process' | 'auto';
+  }
+  if (!Number.isInteger(config.accountConcurrency) || config.accountConcurrency < UNRESERVED_CONCURRENCY_MIN) {
+    console.error(`kindling up: --concurrency takes a whole number of at least ${UNRESERVED_CONCURRENCY_MIN}, not '${opts.concurrency}'.`);
+    process.exit(2);
+  }
   if (!Number.isFinite(config.sandboxIdleMs) || config.sandboxIdleMs <= 0) {
     console.error(`kindling up: --idle-timeout takes seconds (> 0), not '${opts.idleTimeout}'.`);
     process.exit(2);
@@ -36,6 +52,13 @@ export async function up(opts: UpOptions): Promise<void> {
   if (!Number.isInteger(config.hostMemoryMb) || config.hostMemoryMb < 128) {
     console.error(`kindling up: --memory takes MB (at least 128), not '${opts.memory}'.`);
     process.exit(2);
+  }
+  if (opts.asyncTimeScale !== undefined) {
+    config.asyncTimeScale = Number(opts.asyncTimeScale);
+    if (!Number.isFinite(config.asyncTimeScale) || config.asyncTimeScale <= 0) {
+      console.error(`kindling up: --async-time-scale takes a number above 0, not '${opts.asyncTimeScale}'.`);
+      process.exit(2);
+    }
   }
   if (!/^\d{12}$/.test(config.accountId)) {
     console.error(`kindling up: the account id must be 12 digits, not '${config.accountId}'.`);
@@ -47,6 +70,10 @@ export async function up(opts: UpOptions): Promise<void> {
     running = await startKindling(config, log);
   } catch (err) {
     if (err instanceof DataDirLockedError) {
+      console.error(`kindling up: ${err.message}`);
+      process.exit(1);
+    }
+    if (err instanceof Error && err.message.startsWith("sandbox driver 'namespace' is unavailable")) {
       console.error(`kindling up: ${err.message}`);
       process.exit(1);
     }
@@ -64,6 +91,11 @@ export async function up(opts: UpOptions): Promise<void> {
       `Sign requests with it, for example:\n` +
         `  export AWS_ACCESS_KEY_ID=${running.rootKey.accessKeyId} AWS_SECRET_ACCESS_KEY=$(node -p "require('${running.dataDir}/root-key.json').secretAccessKey") AWS_DEFAULT_REGION=${config.region}`,
     );
+  }
+  if (running.sandbox.warning) {
+    console.error(`\n  !!! ${running.sandbox.warning}\n`);
+  } else {
+    console.log(`Sandboxes: ${running.sandbox.name} (isolated: namespaces, cgroups, seccomp).`);
   }
   console.log(`Kindling listening on ${running.url}`);
 

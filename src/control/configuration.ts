@@ -8,6 +8,8 @@ export interface RenderOptions {
   forList?: boolean;
   /** ListFunctions with FunctionVersion=ALL shows `...:function:NAME:$LATEST`. */
   qualifyLatest?: boolean;
+  /** Read through an alias: Lambda shows the alias ARN with the version's configuration. */
+  alias?: string;
   /** Shows the just-accepted change as Lambda's immediate response does. */
   transition?: 'creating' | 'updating';
 }
@@ -16,7 +18,11 @@ export function renderConfiguration(acct: Account, v: FunctionVersion, opts: Ren
   const out: Record<string, unknown> = {
     FunctionName: v.functionName,
     // A listing of every version qualifies $LATEST too; elsewhere it stays bare.
-    FunctionArn: opts.qualifyLatest ? functionArn(acct, v.functionName, v.version) : versionArn(acct, v.functionName, v.version),
+    FunctionArn: opts.alias
+      ? functionArn(acct, v.functionName, opts.alias)
+      : opts.qualifyLatest
+        ? functionArn(acct, v.functionName, v.version)
+        : versionArn(acct, v.functionName, v.version),
     Runtime: v.runtime,
     Role: v.role,
     Handler: v.handler,

@@ -19,7 +19,8 @@ import type { StateStore } from '../store/state.js';
 import type { Account, FunctionRef } from './arn.js';
 import { functionArn, parseFunctionRef } from './arn.js';
 import { lambdaTimestamp } from './configuration.js';
-import type { FunctionRecord, FunctionVersion } from './model.js';
+import { isAliasName, paginate } from './aliases.js';
+import type { AliasRecord, FunctionRecord, FunctionVersion } from './model.js';
 import { LATEST } from './model.js';
 import { requireSupportedRuntime } from './runtimes.js';
 import * as S from './shapes.js';
@@ -36,7 +37,8 @@ import { inspectZip } from './zip.js';
 
 /** What changed, for the parts that cache or run functions (workers retire sandboxes). */
 export interface FunctionChange {
-  kind: 'created' | 'updated' | 'deleted';
+  /** `configured`: function-wide settings (concurrency) changed; no code or version did. */
+  kind: 'created' | 'updated' | 'deleted' | 'configured';
   functionName: string;
   version: string;
 }
@@ -45,6 +47,8 @@ export interface ControlPlaneDeps {
   state: StateStore;
   code: CodeStore;
   account: Account;
+  /** The account's concurrent executions limit (GetAccountSettings). */
+  accountConcurrency?: number;
 }
 
 type Json = Record<string, unknown>;
@@ -53,12 +57,14 @@ export class ControlPlane extends EventEmitter<{ change: [FunctionChange] }> {
   readonly account: Account;
   private readonly state: StateStore;
   private readonly code: CodeStore;
+  private readonly accountConcurrency: number;
 
   constructor(deps: ControlPlaneDeps) {
     super();
     this.state = deps.state;
     this.code = deps.code;
     this.account = deps.account;
+    this.accountConcurrency = deps.accountConcurrency ?? limits.ACCOUNT_CONCURRENCY_DEFAULT;
   }
 
   // --- function references ---
@@ -95,11 +101,52 @@ export class ControlPlane extends EventEmitter<{ change: [FunctionChange] }> {
     return fn;
   }
 
-  /** The version a reference names ($LATEST when unqualified). Aliases arrive with the aliases API. */
+  /** The version a reference names: $LATEST when unqualified, an alias's primary version for an alias. */
   async getVersion(ref: FunctionRef): Promise<FunctionVersion> {
-    const v = await this.state.getVersion(ref.name, ref.qualifier ?? LATEST);
+    const target = await this.resolveTarget(ref);
+    const v = await this.state.getVersion(ref.name, target.alias ? target.alias.functionVersion : (ref.qualifier ?? LATEST));
     if (!v) throw functionNotFound(functionArn(this.account, ref.name, ref.qualifier));
     return v;
+  }
+
+  /** What a qualifier names: a version, or an alias (with its routing). */
+  async resolveTarget(ref: FunctionRef): Promise<{ alias?: AliasRecord }> {
+    if (ref.qualifier === undefined || !isAliasName(ref.qualifier)) return {};
+    const alias = await this.state.getAlias(ref.name, ref.qualifier);
+    if (!alias) throw functionNotFound(functionArn(this.account, ref.name, ref.qualifier));
+    return { alias };
+  }
+
+  async getVersionNumber(name: string, version: string): Promise<FunctionVersion | undefined> {
+    return this.state.getVersion(name, version);
+  }
+
+  // --- ListVersionsByFunction ---
+
+  async listVersions(rawName: string, opts: { marker?: string; maxItems?: string }): Promise<{ versions: FunctionVersion[]; nextMarker?: string }> {
+    const ref = this.resolveRef(rawName, undefined, S.FUNCTION_NAME_UNQUALIFIED);
+    await this.requireFunction(ref);
+    const all = await this.state.listVersions(ref.name);
+    const key = (v: FunctionVersion) => (v.version === LATEST ? '' : v.version.padStart(12, '0'));
+    const page = paginate(all, key, opts.marker, opts.maxItems);
+    return page.nextMarker ? { versions: page.aliases, nextMarker: page.nextMarker } : { versions: page.aliases };
+  }
+
+  // --- PublishVersion (the API call) ---
+
+  async publishVersion(rawName: string, body: Json): Promise<FunctionVersion> {
+    const ref = this.resolveRef(rawName, undefined, S.FUNCTION_NAME_UNQUALIFIED);
+    const p = new Problems();
+    const codeSha256 = checkString(p, body.CodeSha256, 'codeSha256', {});
+    const description = checkString(p, body.Description, 'description', { max: limits.DESCRIPTION_MAX_CHARS });
+    const revisionId = checkString(p, body.RevisionId, 'revisionId', {});
+    p.throwIfAny();
+    await this.requireFunction(ref);
+    return this.publish(ref.name, {
+      ...(codeSha256 !== undefined ? { codeSha256 } : {}),
+      ...(description !== undefined ? { description } : {}),
+      ...(revisionId !== undefined ? { revisionId } : {}),
+    });
   }
 
   async functionExists(name: string): Promise<boolean> {
@@ -254,11 +301,17 @@ export class ControlPlane extends EventEmitter<{ change: [FunctionChange] }> {
     return updated;
   }
 
+  /** Gives $LATEST a new RevisionId, as Lambda does when tags change or a version is published. */
+  async touchLatest(name: string): Promise<void> {
+    await this.mutateLatest({ name }, undefined, (v) => v, { keepLastModified: true });
+  }
+
   /** Read-modify-write of $LATEST, with Lambda's RevisionId precondition. */
   private async mutateLatest(
     ref: FunctionRef,
     expectedRevision: string | undefined,
     change: (v: FunctionVersion) => FunctionVersion,
+    opts: { keepLastModified?: boolean } = {},
   ): Promise<FunctionVersion> {
     if (ref.qualifier !== undefined && ref.qualifier !== LATEST) {
       throw invalidParameterValue('Only $LATEST can be changed: published versions are immutable.');
@@ -267,9 +320,9 @@ export class ControlPlane extends EventEmitter<{ change: [FunctionChange] }> {
       const current = await this.state.getVersion(ref.name, LATEST);
       if (!current) throw functionNotFound(functionArn(this.account, ref.name));
       if (expectedRevision !== undefined && expectedRevision !== current.revisionId) throw revisionIdMismatch();
-      const next = { ...change(current), lastModified: lambdaTimestamp(), revisionId: randomUUID() };
+      const next = { ...change(current), lastModified: opts.keepLastModified ? current.lastModified : lambdaTimestamp(), revisionId: randomUUID() };
       if (await this.state.putVersion(next, current.revisionId)) {
-        this.emit('change', { kind: 'updated', functionName: ref.name, version: LATEST });
+        this.emit('change', { kind: opts.keepLastModified ? 'configured' : 'updated', functionName: ref.name, version: LATEST });
         await this.collectCode(current.codeSha256);
         return next;
       }
@@ -305,6 +358,7 @@ export class ControlPlane extends EventEmitter<{ change: [FunctionChange] }> {
       };
       if (await this.state.publishVersion({ ...fn, lastVersion: number }, version)) {
         this.emit('change', { kind: 'created', functionName: name, version: version.version });
+        await this.touchLatest(name);
         return version;
       }
     }
@@ -316,8 +370,19 @@ export class ControlPlane extends EventEmitter<{ change: [FunctionChange] }> {
   async deleteFunction(rawName: string, qualifier: string | undefined): Promise<void> {
     const ref = this.resolveRef(rawName, qualifier);
     await this.requireFunction(ref);
+    if (ref.qualifier !== undefined && isAliasName(ref.qualifier)) {
+      throw invalidParameterValue('Deletion of aliases is not currently supported.');
+    }
     if (ref.qualifier !== undefined && ref.qualifier !== LATEST) {
       const v = await this.getVersion(ref);
+      const pointing = (await this.state.listAliases(ref.name)).filter(
+        (a) => a.functionVersion === v.version || a.additionalVersionWeights?.[v.version] !== undefined,
+      );
+      if (pointing.length > 0) {
+        throw resourceConflict(
+          `Unable to delete version because the following aliases reference it: [${pointing.map((a) => a.name).join(', ')}]`,
+        );
+      }
       await this.state.deleteVersion(ref.name, v.version);
       this.emit('change', { kind: 'deleted', functionName: ref.name, version: v.version });
       await this.collectCode(v.codeSha256);
@@ -366,13 +431,14 @@ export class ControlPlane extends EventEmitter<{ change: [FunctionChange] }> {
 
   async accountSettings(): Promise<Json> {
     const usage = await this.state.usage();
+    const reserved = (await this.state.listReservations()).reduce((sum, r) => sum + r.reserved, 0);
     return {
       AccountLimit: {
         TotalCodeSize: limits.CODE_STORAGE_MAX_BYTES,
         CodeSizeUnzipped: limits.UNZIPPED_MAX_BYTES,
         CodeSizeZipped: limits.ZIP_MAX_BYTES,
-        ConcurrentExecutions: limits.ACCOUNT_CONCURRENCY_DEFAULT,
-        UnreservedConcurrentExecutions: limits.ACCOUNT_CONCURRENCY_DEFAULT,
+        ConcurrentExecutions: this.accountConcurrency,
+        UnreservedConcurrentExecutions: this.accountConcurrency - reserved,
       },
       AccountUsage: { TotalCodeSize: usage.totalCodeSize, FunctionCount: usage.functionCount },
     };

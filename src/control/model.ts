@@ -48,6 +48,19 @@ export interface FunctionRecord {
   lastVersion: number;
   tags: Record<string, string>;
   reservedConcurrency?: number;
+  /** Resource-based policy per qualifier ('' for the unqualified function). */
+  policies?: Record<string, { revisionId: string; statements: Record<string, unknown>[] }>;
+}
+
+/** A named pointer to a version, optionally splitting traffic with a second one. */
+export interface AliasRecord {
+  functionName: string;
+  name: string;
+  functionVersion: string;
+  description: string;
+  /** Additional version -> weight (0..1): the share of invokes it gets. */
+  additionalVersionWeights?: Record<string, number>;
+  revisionId: string;
 }
 
 export const LATEST = '$LATEST';

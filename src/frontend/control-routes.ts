@@ -1,6 +1,7 @@
 // The Lambda control-plane REST API (2015-03-31): function CRUD, listing,
 // account settings and code downloads, mapped onto the control plane.
 import type { ControlPlane } from '../control/functions.js';
+import { isAliasName } from '../control/aliases.js';
 import { renderConfiguration } from '../control/configuration.js';
 import { LATEST } from '../control/model.js';
 import { resourceNotFound } from '../errors.js';
@@ -21,6 +22,10 @@ const origin = (ctx: RequestContext): string => {
   const proto = (ctx.req.headers['x-forwarded-proto'] as string | undefined) ?? 'http';
   return `${proto}://${ctx.req.headers.host ?? '127.0.0.1'}`;
 };
+
+/** A qualified read shows a qualified ARN: the version's, or the alias's. */
+const readOptions = (qualifier: string | undefined) =>
+  qualifier === undefined ? {} : isAliasName(qualifier) ? { alias: qualifier } : { qualifyLatest: true };
 
 export function controlRoutes(control: ControlPlane, code: CodeStore, signer: CodeUrlSigner): Route[] {
   const acct = control.account;
@@ -66,7 +71,7 @@ export function controlRoutes(control: ControlPlane, code: CodeStore, signer: Co
         const fn = await control.getFunctionRecord(ref);
         const json: Record<string, unknown> = {
           // A qualified request (even with $LATEST) gets the qualified ARN back, as in Lambda.
-          Configuration: renderConfiguration(acct, v, { qualifyLatest: ref.qualifier !== undefined }),
+          Configuration: renderConfiguration(acct, v, readOptions(ref.qualifier)),
           Code: { RepositoryType: 'S3', Location: origin(ctx) + signer.sign(control.codeKey(v)) },
         };
         if (Object.keys(fn.tags).length > 0) json.Tags = fn.tags;
@@ -93,7 +98,7 @@ export function controlRoutes(control: ControlPlane, code: CodeStore, signer: Co
       bodyLimit: 0,
       async handle(ctx) {
         const ref = control.resolveRef(param(ctx, 'FunctionName'), query(ctx, 'Qualifier'));
-        return { status: 200, json: renderConfiguration(acct, await control.getVersion(ref), { qualifyLatest: ref.qualifier !== undefined }) };
+        return { status: 200, json: renderConfiguration(acct, await control.getVersion(ref), readOptions(ref.qualifier)) };
       },
     },
     {

@@ -2,9 +2,10 @@
 // headers in, Lambda's headers and payload out.
 import { isUtf8 } from 'node:buffer';
 import type { ControlPlane } from '../control/functions.js';
-import { invalidParameterValue, invalidRequestContent, requestTooLargeForOperation } from '../errors.js';
+import { invalidParameterValue, invalidRequestContent, requestEntityTooLarge, requestTooLargeForOperation } from '../errors.js';
 import * as limits from '../limits.js';
 import type { InvokeService } from '../invoke/invoke.js';
+import type { EventAcceptor } from '../async/index.js';
 import { checkString, Problems } from '../control/validate.js';
 import type { RequestContext, Route } from './http.js';
 
@@ -46,7 +47,7 @@ function decodeClientContext(raw: string | undefined): string | undefined {
   return text;
 }
 
-export function invokeRoutes(control: ControlPlane, invoker: InvokeService): Route[] {
+export function invokeRoutes(control: ControlPlane, invoker: InvokeService, events?: EventAcceptor): Route[] {
   return [
     {
       method: 'POST',
@@ -67,7 +68,15 @@ export function invokeRoutes(control: ControlPlane, invoker: InvokeService): Rou
           return { status: 204, headers: { 'X-Amz-Executed-Version': fn.version } };
         }
         if (invocationType === 'Event') {
-          throw invalidParameterValue('Kindling does not accept Event (asynchronous) invocations yet: invoke with RequestResponse.');
+          if (!events) throw invalidParameterValue('This Kindling server does not accept Event (asynchronous) invocations.');
+          // 1 MB for Event; answered 202 only once the event is durably queued.
+          if (ctx.body.length > limits.ASYNC_PAYLOAD_MAX_BYTES) {
+            throw requestEntityTooLarge(
+              `${ctx.body.length} byte payload is too large for the Event invocation type (limit ${limits.ASYNC_PAYLOAD_MAX_BYTES} bytes)`,
+            );
+          }
+          await events.accept({ ref, requestId: ctx.requestId, payload: checkPayload(ctx.body) });
+          return { status: 202 };
         }
         const payload = checkPayload(ctx.body);
         const clientContext = decodeClientContext(header(ctx, 'x-amz-client-context'));

@@ -1,5 +1,6 @@
 // The environment Lambda gives a runtime: its reserved variables, then the
 // function's own.
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Account } from '../control/arn.js';
 import type { FunctionVersion } from '../control/model.js';
@@ -28,7 +29,13 @@ export function lambdaEnvironment({ fn, account, taskRoot, logStream, runtimeDir
     LD_LIBRARY_PATH: `/lib64:/usr/lib64:${runtimeDir}:${taskRoot}:${taskRoot}/lib:${optDir}/lib`,
   };
   if (family === 'nodejs') {
-    extendable.NODE_PATH = `${optDir}/nodejs/node${process.versions.node.split('.')[0]}/node_modules:${optDir}/nodejs/node_modules:${runtimeDir}node_modules:${runtimeDir}:${taskRoot}`;
+    extendable.NODE_PATH = [
+      `${optDir}/nodejs/node${process.versions.node.split('.')[0]}/node_modules`,
+      `${optDir}/nodejs/node_modules`,
+      join(runtimeDir, 'node_modules'),
+      runtimeDir,
+      taskRoot,
+    ].join(':');
   }
   if (family === 'python') extendable.PYTHONPATH = `${optDir}/python`;
   const env: Record<string, string> = {

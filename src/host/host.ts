@@ -75,7 +75,13 @@ export class WorkerHost {
     const family = runtimeInfo(fn.runtime)?.family ?? 'provided';
     await sandbox.init(
       {
-        env: lambdaEnvironment({ fn, account: this.opts.account, taskRoot: proc.taskRootInGuest, logStream }),
+        env: lambdaEnvironment({
+          fn,
+          account: this.opts.account,
+          taskRoot: proc.taskRootInGuest,
+          logStream,
+          ...(proc.runtimeDirInGuest !== undefined ? { runtimeDir: proc.runtimeDirInGuest } : {}),
+        }),
         family,
         handler: fn.handler,
         taskRoot: proc.taskRootInGuest,

@@ -26,46 +26,120 @@ export interface InvokeOutput extends SandboxResult {
   cold: boolean;
 }
 
+interface Target {
+  primary: FunctionVersion;
+  /** An alias's additional versions with their shares of traffic; the rest goes to primary. */
+  weighted?: [FunctionVersion, number][];
+}
+
 export class InvokeService {
-  /** Resolved versions by "name\0qualifier"; dropped whenever the function changes. */
-  private readonly versions = new Map<string, FunctionVersion>();
-  private inFlight = 0;
+  /** What a "name\0qualifier" resolves to; dropped whenever the function changes. */
+  private readonly targets = new Map<string, Target>();
+  /** Invokes running now, per function (all versions together, as Lambda counts them). */
+  private readonly running = new Map<string, number>();
+  private unreservedRunning = 0;
+  /** Reserved concurrency per function, loaded lazily; dropped on every change. */
+  private reserved: Map<string, number> | undefined;
 
   constructor(
     private readonly control: ControlPlane,
     private readonly workers: WorkerManager,
-    private readonly accountConcurrency = limits.ACCOUNT_CONCURRENCY_DEFAULT,
+    private readonly reservations: () => Promise<{ functionName: string; reserved: number }[]>,
+    readonly accountConcurrency = limits.ACCOUNT_CONCURRENCY_DEFAULT,
   ) {
     control.on('change', (c) => {
-      for (const key of this.versions.keys()) if (key.startsWith(`${c.functionName}\0`)) this.versions.delete(key);
+      if (c.kind === 'configured' || c.kind === 'deleted') this.reserved = undefined;
+      for (const key of this.targets.keys()) if (key.startsWith(`${c.functionName}\0`)) this.targets.delete(key);
       if (c.kind !== 'created') workers.retire(c.functionName, c.version);
     });
   }
 
-  /** The version an invoke runs; throws ResourceNotFoundException as Invoke reports it. */
+  /** The version an invoke runs (an alias picks by its weights); throws ResourceNotFoundException as Invoke reports it. */
   async resolve(ref: FunctionRef): Promise<FunctionVersion> {
     const qualifier = ref.qualifier ?? LATEST;
     const key = `${ref.name}\0${qualifier}`;
-    const cached = this.versions.get(key);
-    if (cached) return cached;
-    try {
-      const v = await this.control.getVersion({ ...ref, qualifier });
-      this.versions.set(key, v);
-      return v;
-    } catch {
-      throw functionNotFound(functionArn(this.control.account, ref.name, qualifier));
+    let target = this.targets.get(key);
+    if (!target) {
+      target = await this.load({ ...ref, qualifier });
+      this.targets.set(key, target);
     }
+    if (target.weighted) {
+      let r = Math.random();
+      for (const [v, weight] of target.weighted) {
+        if (r < weight) return v;
+        r -= weight;
+      }
+    }
+    return target.primary;
+  }
+
+  private async load(ref: FunctionRef): Promise<Target> {
+    const notFound = () => functionNotFound(functionArn(this.control.account, ref.name, ref.qualifier));
+    let alias;
+    try {
+      alias = (await this.control.resolveTarget(ref)).alias;
+    } catch {
+      throw notFound();
+    }
+    const primary = await this.control.getVersionNumber(ref.name, alias ? alias.functionVersion : ref.qualifier!);
+    if (!primary) throw notFound();
+    const extra = Object.entries(alias?.additionalVersionWeights ?? {});
+    if (extra.length === 0) return { primary };
+    const weighted: [FunctionVersion, number][] = [];
+    for (const [version, weight] of extra) {
+      const v = await this.control.getVersionNumber(ref.name, version);
+      if (v) weighted.push([v, weight]);
+    }
+    return { primary, weighted };
   }
 
   async invoke(input: InvokeInput): Promise<InvokeOutput> {
     const fn = await this.resolve(input.ref);
-    if (this.inFlight >= this.accountConcurrency) throw tooManyRequests('ConcurrentInvocationLimitExceeded');
-    this.inFlight++;
+    const release = await this.lease(fn.functionName);
     try {
       return await this.run(fn, input);
     } finally {
-      this.inFlight--;
+      release();
     }
+  }
+
+  /**
+   * A concurrency lease: a function with reserved concurrency runs within it;
+   * the others share what the account has left unreserved.
+   */
+  private async lease(name: string): Promise<() => void> {
+    if (!this.reserved) {
+      const map = new Map<string, number>();
+      for (const r of await this.reservations()) map.set(r.functionName, r.reserved);
+      this.reserved = map;
+    }
+    const reserved = this.reserved.get(name);
+    const running = this.running.get(name) ?? 0;
+    if (reserved !== undefined) {
+      if (running >= reserved) throw tooManyRequests('ReservedFunctionConcurrentInvocationLimitExceeded');
+    } else {
+      let reservedTotal = 0;
+      for (const n of this.reserved.values()) reservedTotal += n;
+      if (this.unreservedRunning >= this.accountConcurrency - reservedTotal) throw tooManyRequests('ConcurrentInvocationLimitExceeded');
+      this.unreservedRunning++;
+    }
+    this.running.set(name, running + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const n = (this.running.get(name) ?? 1) - 1;
+      if (n === 0) this.running.delete(name);
+      else this.running.set(name, n);
+      if (reserved === undefined) this.unreservedRunning--;
+    };
+  }
+
+  /** Executions running now, for metrics and the console. */
+  concurrentExecutions(): number {
+    let total = 0;
+    for (const n of this.running.values()) total += n;
+    return total;
   }
 
   private async run(fn: FunctionVersion, input: InvokeInput): Promise<InvokeOutput> {

@@ -12,6 +12,12 @@ export interface SandboxLaunch {
   taskRoot: string;
   /** Node.js flags for the guest agent (heap limits). */
   nodeFlags: string[];
+  /**
+   * The function's network (namespace driver): 'default' = outbound to the world
+   * through NAT, never to the host or other sandboxes; 'none' = loopback only.
+   * Drivers without network isolation ignore it. Default: the driver's own default.
+   */
+  network?: 'default' | 'none';
 }
 
 export interface SandboxExit {
@@ -30,6 +36,8 @@ export interface SandboxProcess {
   readonly taskRootInGuest: string;
   /** Where the guest serves the Runtime API. */
   readonly runtimeApiListen: string;
+  /** Kindling's runtime folder as the guest sees it (LAMBDA_RUNTIME_DIR); absent: the host's own path. */
+  readonly runtimeDirInGuest?: string;
   /** Resident memory of the sandbox, MB: now and at its peak. */
   memory(): { currentMb: number; peakMb: number };
   /** True when the kernel or driver killed it for exceeding its memory. */

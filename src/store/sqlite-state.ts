@@ -1,7 +1,7 @@
 // The embedded state store on SQLite (better-sqlite3). Calls are synchronous
 // underneath; the async interface is what the PostgreSQL store shares.
 import Database from 'better-sqlite3';
-import type { FunctionRecord, FunctionVersion } from '../control/model.js';
+import type { AliasRecord, FunctionRecord, FunctionVersion } from '../control/model.js';
 import { LATEST } from '../control/model.js';
 import type { StateStore, VersionKey } from './state.js';
 
@@ -23,6 +23,13 @@ const MIGRATIONS: string[] = [
    );
    CREATE INDEX function_versions_order ON function_versions (function_name, version_order);
    CREATE INDEX function_versions_code ON function_versions (code_sha256);`,
+  `CREATE TABLE function_aliases (
+     function_name TEXT NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
+     name TEXT NOT NULL,
+     revision_id TEXT NOT NULL,
+     config TEXT NOT NULL,
+     PRIMARY KEY (function_name, name)
+   );`,
 ];
 
 const versionOrder = (version: string): number => (version === LATEST ? 0 : Number(version));
@@ -89,6 +96,20 @@ export class SqliteStateStore implements StateStore {
       codeReferenced: db.prepare<[string], { n: number }>(
         'SELECT 1 AS n FROM function_versions WHERE code_sha256 = ? LIMIT 1',
       ),
+      reservations: db.prepare<[], { name: string; reserved: number }>(
+        `SELECT name, json_extract(data, '$.reservedConcurrency') AS reserved FROM functions
+         WHERE json_extract(data, '$.reservedConcurrency') IS NOT NULL`,
+      ),
+      getAlias: db.prepare<[string, string], { config: string }>('SELECT config FROM function_aliases WHERE function_name = ? AND name = ?'),
+      getAliasRevision: db.prepare<[string, string], { revision_id: string }>(
+        'SELECT revision_id FROM function_aliases WHERE function_name = ? AND name = ?',
+      ),
+      upsertAlias: db.prepare(
+        `INSERT INTO function_aliases (function_name, name, revision_id, config) VALUES (?, ?, ?, ?)
+         ON CONFLICT (function_name, name) DO UPDATE SET revision_id = excluded.revision_id, config = excluded.config`,
+      ),
+      listAliases: db.prepare<[string], { config: string }>('SELECT config FROM function_aliases WHERE function_name = ? ORDER BY name'),
+      deleteAlias: db.prepare('DELETE FROM function_aliases WHERE function_name = ? AND name = ?'),
       usage: db.prepare<[], { total: number | null; count: number }>(
         `SELECT (SELECT SUM(code_size) FROM function_versions) AS total, (SELECT COUNT(*) FROM functions) AS count`,
       ),
@@ -177,6 +198,33 @@ export class SqliteStateStore implements StateStore {
 
   async isCodeReferenced(codeSha256: string): Promise<boolean> {
     return this.stmt.codeReferenced.get(codeSha256) !== undefined;
+  }
+
+  async listReservations(): Promise<{ functionName: string; reserved: number }[]> {
+    return this.stmt.reservations.all().map((r) => ({ functionName: r.name, reserved: r.reserved }));
+  }
+
+  async getAlias(functionName: string, name: string): Promise<AliasRecord | undefined> {
+    const row = this.stmt.getAlias.get(functionName, name);
+    return row ? (JSON.parse(row.config) as AliasRecord) : undefined;
+  }
+
+  async putAlias(alias: AliasRecord, expectedRevisionId: string | undefined): Promise<boolean> {
+    return this.db.transaction(() => {
+      const current = this.stmt.getAliasRevision.get(alias.functionName, alias.name);
+      if (current?.revision_id !== expectedRevisionId) return false;
+      if (!this.stmt.getFunction.get(alias.functionName)) return false;
+      this.stmt.upsertAlias.run(alias.functionName, alias.name, alias.revisionId, JSON.stringify(alias));
+      return true;
+    })();
+  }
+
+  async listAliases(functionName: string): Promise<AliasRecord[]> {
+    return this.stmt.listAliases.all(functionName).map((r) => JSON.parse(r.config) as AliasRecord);
+  }
+
+  async deleteAlias(functionName: string, name: string): Promise<void> {
+    this.stmt.deleteAlias.run(functionName, name);
   }
 
   async usage(): Promise<{ totalCodeSize: number; functionCount: number }> {

@@ -1,6 +1,6 @@
 // The state store: Kindling's DynamoDB. An interface with an embedded SQLite
 // implementation; cluster mode adds PostgreSQL behind the same calls.
-import type { FunctionRecord, FunctionVersion } from '../control/model.js';
+import type { AliasRecord, FunctionRecord, FunctionVersion } from '../control/model.js';
 
 export interface VersionKey {
   functionName: string;
@@ -30,6 +30,13 @@ export interface StateStore {
   deleteVersion(name: string, version: string): Promise<void>;
   /** True when any version of any function still uses this code. */
   isCodeReferenced(codeSha256: string): Promise<boolean>;
+  /** Functions that reserve concurrency, and how much. */
+  listReservations(): Promise<{ functionName: string; reserved: number }[]>;
+  getAlias(functionName: string, name: string): Promise<AliasRecord | undefined>;
+  /** Writes an alias when its stored RevisionId is still `expectedRevisionId` (undefined: it must not exist yet). */
+  putAlias(alias: AliasRecord, expectedRevisionId: string | undefined): Promise<boolean>;
+  listAliases(functionName: string): Promise<AliasRecord[]>;
+  deleteAlias(functionName: string, name: string): Promise<void>;
   /** Total bytes of code held by all versions, and how many functions there are. */
   usage(): Promise<{ totalCodeSize: number; functionCount: number }>;
   close(): Promise<void>;

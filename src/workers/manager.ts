@@ -29,7 +29,8 @@ export interface WorkerManagerOptions {
   reapEveryMs?: number;
 }
 
-const poolKey = (fn: FunctionVersion): string => `${fn.functionName}\0${fn.version}\0${fn.revisionId}`;
+// A new RevisionId alone (tags, publishing) does not change what runs: keep the pool.
+const poolKey = (fn: FunctionVersion): string => `${fn.functionName}\0${fn.version}\0${fn.lastModified}\0${fn.codeSha256}`;
 
 export class WorkerManager {
   private readonly pools = new Map<string, Pool>();

@@ -8,9 +8,11 @@ import { lambdaClient, makeZip, rawRequest, rejection, ROLE, startKindling, type
 let server: KindlingServer;
 let client: LambdaClient;
 
-const SLOW = `export const handler = async (event) => {
+const SLOW = `import { randomUUID } from 'node:crypto';
+const sandbox = randomUUID();
+export const handler = async (event) => {
   if (event.sleepMs) await new Promise((r) => setTimeout(r, event.sleepMs));
-  return process.pid;
+  return sandbox;
 };
 `;
 
@@ -30,7 +32,7 @@ after(async () => {
 
 const invoke = (name: string, payload: unknown) =>
   client.send(new InvokeCommand({ FunctionName: name, Payload: Buffer.from(JSON.stringify(payload)) }));
-const pid = async (name: string, payload: unknown = {}) => Number(Buffer.from((await invoke(name, payload)).Payload!).toString());
+const pid = async (name: string, payload: unknown = {}) => Buffer.from((await invoke(name, payload)).Payload!).toString();
 
 test('a host that is full of busy sandboxes throttles with Lambda’s 429', async () => {
   const busy = [invoke('a', { sleepMs: 1500 }), invoke('a', { sleepMs: 1500 })];
