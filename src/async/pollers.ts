@@ -184,6 +184,27 @@ export class PollerPool {
       clearTimeout(this.wakeTimer);
       this.wakeTimer = undefined;
     }
+    for (;;) {
+      if (!(await this.drain())) {
+        this.scheduleWake(this.idlePollMs); // the queue failed: try again in a while
+        return;
+      }
+      if (this.stopping || this.inFlight >= this.maxPollers) return;
+      let next: number | undefined;
+      try {
+        next = await this.deps.queue.nextVisibleAt();
+      } catch {
+        next = undefined;
+      }
+      if (this.again) continue; // woken while asking
+      const delay = next === undefined ? this.idlePollMs : Math.min(this.idlePollMs, Math.max(0, next - Date.now()));
+      this.scheduleWake(delay);
+      return;
+    }
+  }
+
+  /** Receives and starts events while there are pollers free and events visible; false when the queue failed. */
+  private async drain(): Promise<boolean> {
     do {
       this.again = false;
       while (!this.stopping && this.inFlight < this.maxPollers) {
@@ -199,10 +220,8 @@ export class PollerPool {
         try {
           batch = await this.deps.queue.receive({ max, visibilityMs: this.visibilityMs, exclude });
         } catch (err) {
-          if (this.stopping) return;
-          this.deps.log.error({ err }, 'async pollers: cannot receive events; trying again shortly');
-          this.scheduleWake(this.idlePollMs);
-          return;
+          if (!this.stopping) this.deps.log.error({ err }, 'async pollers: cannot receive events; trying again shortly');
+          return false;
         }
         if (batch.length === 0) break;
         for (const ev of batch) {
@@ -214,16 +233,7 @@ export class PollerPool {
         }
       }
     } while (this.again && !this.stopping);
-    if (!this.stopping && this.inFlight < this.maxPollers) {
-      let next: number | undefined;
-      try {
-        next = await this.deps.queue.nextVisibleAt();
-      } catch {
-        next = undefined;
-      }
-      const delay = next === undefined ? this.idlePollMs : Math.min(this.idlePollMs, Math.max(0, next - Date.now()));
-      this.scheduleWake(delay);
-    }
+    return true;
   }
 
   private scheduleWake(ms: number): void {
@@ -271,7 +281,7 @@ export class PollerPool {
     const config = await this.deps.configs(ev.functionName, ev.qualifier);
     const policy = retryPolicy(config, this.timeScale);
     if (expired(Date.now() - ev.enqueuedAt, policy)) {
-      await this.finish(ev, config, 'EventAgeExceeded', ev.receiveCount - 1);
+      await this.finish(ev, config, 'EventAgeExceeded', ev.functionErrors);
       return;
     }
 
@@ -303,7 +313,7 @@ export class PollerPool {
     }
 
     if (!out.functionError) {
-      await this.finish(ev, config, 'Success', ev.receiveCount, out);
+      await this.finish(ev, config, 'Success', ev.functionErrors + 1, out);
       return;
     }
     const decision = afterFunctionError(Date.now() - ev.enqueuedAt, ev.functionErrors, policy);
@@ -312,7 +322,7 @@ export class PollerPool {
       return;
     }
     const error = functionErrorOf(out);
-    await this.finish(ev, config, decision.condition, ev.receiveCount, out, error);
+    await this.finish(ev, config, decision.condition, ev.functionErrors + 1, out, error);
   }
 
   /** The invoke did not reach the function: a throttle, a system error, or no such function. */
@@ -325,7 +335,7 @@ export class PollerPool {
       // The function (or its qualifier) is gone: nothing can run the event. Lambda drops it;
       // Kindling keeps it with the failed events, to be redriven once the function is back.
       this.deps.log.warn({ requestId: ev.requestId, functionName: ev.functionName, error: error.errorMessage }, 'async event for a missing function');
-      await this.finish(ev, config, 'RetriesExhausted', ev.receiveCount - 1, undefined, error);
+      await this.finish(ev, config, 'RetriesExhausted', ev.functionErrors, undefined, error);
       return;
     }
     if (isLambdaError(err) && err.status === 429 && (await this.reservedIsZero(ev.functionName))) {
@@ -341,7 +351,7 @@ export class PollerPool {
       await this.deps.queue.retry(ev.receipt, decision);
       return;
     }
-    await this.finish(ev, config, decision.condition, ev.receiveCount - 1, undefined, error);
+    await this.finish(ev, config, decision.condition, ev.functionErrors, undefined, error);
   }
 
   private async reservedIsZero(functionName: string): Promise<boolean> {
@@ -352,7 +362,11 @@ export class PollerPool {
     }
   }
 
-  /** Deletes the event, with its invocation record sent to the destination or kept as a failed event. */
+  /**
+   * Deletes the event, with its invocation record sent to the destination or kept as a failed event.
+   * `invokeCount` (approximateInvokeCount) counts the attempts that reached the function: throttled
+   * deliveries do not count, and neither does a run cut off by a crash (hence "approximate").
+   */
   private async finish(
     ev: QueuedEvent,
     config: EventInvokeConfig | undefined,

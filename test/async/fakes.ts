@@ -1,6 +1,5 @@
 // Test doubles for the pollers: an invoker whose behaviour each test scripts,
 // a config table, and a pool on a real SQLite queue in a temporary folder.
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,21 +10,12 @@ import type { FunctionRef } from '../../src/control/arn.js';
 import { functionNotFound } from '../../src/errors.js';
 import type { InvokeInput, InvokeOutput } from '../../src/invoke/invoke.js';
 import { SqliteEventQueue } from '../../src/store/sqlite-queue.js';
-import { KINDLING_BIN, kindlingEnv, ROOT } from '../helpers/kindling.js';
 
-let sandboxArgsCache: string[] | undefined;
 /**
- * `kindling up` arguments for the \`process\` sandbox, when this build has a choice: the
- * end-to-end async tests' handlers write what they saw to a folder of the host,
- * which only plain processes can.
+ * `kindling up` arguments for the `process` sandbox: the end-to-end async tests'
+ * handlers write what they saw to a folder of the host, which only plain processes can.
  */
-export function processSandboxArgs(): string[] {
-  if (!sandboxArgsCache) {
-    const help = spawnSync(process.execPath, [KINDLING_BIN, 'up', '--help'], { cwd: ROOT, env: kindlingEnv(), encoding: 'utf8' });
-    sandboxArgsCache = /--sandbox\b/.test(help.stdout ?? '') ? ['--sandbox', 'process'] : [];
-  }
-  return sandboxArgsCache;
-}
+export const processSandboxArgs = (): string[] => ['--sandbox', 'process'];
 
 export const ACCOUNT = { region: 'us-east-1', accountId: '000000000000' };
 
