@@ -16,6 +16,8 @@ export interface KindlingConfig {
   accountConcurrency: number;
   /** Multiplies asynchronous invocation's retry delays and maximum event age (default $KINDLING_ASYNC_TIME_SCALE or 1). */
   asyncTimeScale?: number;
+  /** Days function log events are kept (default 7; fractions allowed). */
+  logRetentionDays?: number;
 }
 
 export const DEFAULT_REGION = 'us-east-1';
@@ -23,6 +25,7 @@ export const DEFAULT_ACCOUNT_ID = '000000000000';
 export const DEFAULT_PORT = 9000;
 export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_SANDBOX_IDLE_MS = 10 * 60 * 1000;
+export const DEFAULT_LOG_RETENTION_DAYS = 7;
 
 export const envRegion = (): string => process.env.KINDLING_REGION ?? DEFAULT_REGION;
 export const envAccountId = (): string => process.env.KINDLING_ACCOUNT_ID ?? DEFAULT_ACCOUNT_ID;

@@ -46,7 +46,7 @@ export function clientKey(dataDir: string): AccessKey {
   return (
     fromEnv() ??
     readKeyFile(dataDir) ?? {
-      // No server has run here yet; any key signs until the server checks signatures.
+      // No server has run here yet: this key is refused (UnrecognizedClientException) until one has made root-key.json.
       accessKeyId: 'KINDLINGLOCAL',
       secretAccessKey: 'kindling-local-secret',
     }

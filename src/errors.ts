@@ -46,7 +46,17 @@ const CAPITAL_MESSAGE = new Set([
   'RequestEntityTooLargeException',
 ]);
 /** Errors of the service framework rather than Lambda's model: no Type member. */
-const UNTYPED = new Set(['ValidationException', 'SerializationException', 'UnknownOperationException']);
+const UNTYPED = new Set([
+  'ValidationException',
+  'SerializationException',
+  'UnknownOperationException',
+  // Authentication is the service framework's too: Lambda sends {"message": ...} with x-amzn-ErrorType.
+  'MissingAuthenticationTokenException',
+  'UnrecognizedClientException',
+  'InvalidSignatureException',
+  'IncompleteSignatureException',
+  'AccessDeniedException',
+]);
 
 export const isLambdaError = (e: unknown): e is LambdaError => e instanceof LambdaError;
 
@@ -117,6 +127,69 @@ export const tooManyRequests = (reason: ThrottleReason, retryAfterSeconds = 1, m
     fields: { Reason: reason, retryAfterSeconds: String(retryAfterSeconds) },
     headers: { 'Retry-After': String(retryAfterSeconds) },
   });
+
+// --- Authentication (SigV4): the texts of AWS's own authenticator ---
+
+export const missingAuthenticationToken = (): LambdaError =>
+  new LambdaError('MissingAuthenticationTokenException', 403, 'Missing Authentication Token');
+
+/** An access key Kindling does not know, or a session token (Kindling issues none). */
+export const unrecognizedClient = (): LambdaError =>
+  new LambdaError('UnrecognizedClientException', 403, 'The security token included in the request is invalid.');
+
+export const signatureMismatch = (): LambdaError =>
+  new LambdaError(
+    'InvalidSignatureException',
+    403,
+    'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.',
+  );
+
+const amzDate = (t: number): string => new Date(t).toISOString().replace(/[-:]|\.\d{3}/g, '');
+
+/** Signed longer ago than the skew allows (header auth: 15 min; presigned: past X-Amz-Expires, skew 0). */
+export const signatureExpired = (signed: string, now: number, skewMinutes: number): LambdaError =>
+  new LambdaError(
+    'InvalidSignatureException',
+    403,
+    `Signature expired: ${signed} is now earlier than ${amzDate(now - skewMinutes * 60_000)} (${amzDate(now)} - ${skewMinutes} min.)`,
+  );
+
+export const notYetCurrent = (signed: string, now: number): LambdaError =>
+  new LambdaError(
+    'InvalidSignatureException',
+    403,
+    `Signature not yet current: ${signed} is still later than ${amzDate(now + 15 * 60_000)} (${amzDate(now)} + 15 min.)`,
+  );
+
+export const credentialScopeRegion = (region: string): LambdaError =>
+  new LambdaError('InvalidSignatureException', 403, `Credential should be scoped to a valid region, not '${region}'. `);
+
+export const credentialScopeService = (service: string): LambdaError =>
+  new LambdaError('InvalidSignatureException', 403, `Credential should be scoped to correct service: '${service}'. `);
+
+export const credentialScopeDate = (scopeDate: string, amzDateText: string): LambdaError =>
+  new LambdaError(
+    'InvalidSignatureException',
+    403,
+    `Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '${scopeDate}' != '${amzDateText.slice(0, 8)}', from '${amzDateText}'.`,
+  );
+
+export const hostNotSigned = (): LambdaError =>
+  new LambdaError('InvalidSignatureException', 403, "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.");
+
+export const incompleteSignature = (message: string): LambdaError =>
+  new LambdaError('IncompleteSignatureException', 400, message);
+
+export const credentialWrongShape = (credential: string): LambdaError =>
+  incompleteSignature(`Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term, got '${credential}'`);
+
+export const invalidDateFormat = (date: string): LambdaError =>
+  incompleteSignature(`Date must be in ISO-8601 'basic format'. Got '${date}'. See http://en.wikipedia.org/wiki/ISO_8601`);
+
+export const missingQueryParameter = (name: string): LambdaError =>
+  incompleteSignature(`AWS query-string parameters must include '${name}'. Re-examine the query-string parameters.`);
+
+export const accessDenied = (message: string): LambdaError => new LambdaError('AccessDeniedException', 403, message);
 
 // --- 5xx: Kindling's own failures ---
 

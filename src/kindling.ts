@@ -3,13 +3,23 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { startAsync } from './async/index.js';
-import type { KindlingConfig } from './config.js';
+import { DEFAULT_LOG_RETENTION_DAYS, type KindlingConfig } from './config.js';
 import { ControlPlane } from './control/functions.js';
 import { ensureRootKey, serverSecret, type AccessKey } from './credentials.js';
 import { CodeUrlSigner } from './frontend/code-url.js';
 import { asyncRoutes } from './frontend/async-routes.js';
 import { controlRoutes } from './frontend/control-routes.js';
 import { HttpFrontend } from './frontend/http.js';
+import { Layers } from './control/layers.js';
+import { FunctionUrls } from './control/urls.js';
+import { FunctionUrlServer } from './frontend/function-url.js';
+import { layerRoutes } from './frontend/layer-routes.js';
+import { urlRoutes } from './frontend/url-routes.js';
+import { SqliteFunctionUrlStore } from './store/sqlite-function-urls.js';
+import { SqliteLayerStore } from './store/sqlite-layers.js';
+import { keysRoutes } from './frontend/keys-routes.js';
+import { SigV4Verifier } from './frontend/sigv4.js';
+import { KeyStore } from './store/keys.js';
 import type { Logger } from './log.js';
 import { invokeRoutes } from './frontend/invoke-routes.js';
 import { logsRoutes } from './frontend/logs-routes.js';
@@ -25,6 +35,9 @@ import { selectDriver } from './sandbox/select.js';
 import { openDataDir, type DataDir } from './store/datadir.js';
 import { SqliteLogStore } from './store/logs.js';
 import { WorkerManager } from './workers/manager.js';
+import { consoleRoutes } from './console/routes.js';
+import { KindlingMetrics } from './metrics/metrics.js';
+import { metricsRoutes } from './metrics/routes.js';
 import { FsCodeStore } from './store/fs-code.js';
 import { SqliteStateStore } from './store/sqlite-state.js';
 
@@ -33,6 +46,7 @@ export interface RunningKindling {
   sandbox: { name: string; warning?: string };
   logs: SqliteLogStore;
   workers: WorkerManager;
+  metrics: KindlingMetrics;
   url: string;
   rootKey: AccessKey;
   rootKeySource: 'env' | 'file' | 'created';
@@ -53,6 +67,13 @@ export async function startKindling(config: KindlingConfig, log: Logger): Promis
     const code = new FsCodeStore(dir.file('code'));
     const account = { region: config.region, accountId: config.accountId };
     const control = new ControlPlane({ state, code, account, accountConcurrency: config.accountConcurrency });
+    const layerStore = new SqliteLayerStore(dir.file('state.sqlite'));
+    cleanups.push(() => layerStore.close());
+    const layers = new Layers(account, layerStore, control);
+    control.useLayers(layers);
+    const urlStore = new SqliteFunctionUrlStore(dir.file('state.sqlite'));
+    cleanups.push(() => urlStore.close());
+    const urls = new FunctionUrls(control, urlStore);
     const signer = new CodeUrlSigner(serverSecret(dir.path));
 
     const logs = new SqliteLogStore(dir.file('logs.sqlite'));
@@ -77,7 +98,19 @@ export async function startKindling(config: KindlingConfig, log: Logger): Promis
     const events = await startAsync({ control, invoker, log, queuePath: dir.file('queue.sqlite'), statePath: dir.file('state.sqlite'), timeScale: config.asyncTimeScale });
     cleanups.push(() => events.close());
 
-    const frontend = new HttpFrontend(log, [...controlRoutes(control, code, signer), ...invokeRoutes(control, invoker, events), ...logsRoutes(control, logs), ...versionRoutes(control, new Aliases(control, state)), ...settingsRoutes(settings, new Policies(control, state), config.accountConcurrency), ...asyncRoutes(control, events)]);
+    const keys = new KeyStore(dir.file('keys.sqlite'), root.key);
+    cleanups.push(() => keys.close());
+    const verifier = new SigV4Verifier({ region: config.region, keys });
+    keys.onDelete((id) => verifier.forget(id));
+    const metrics = new KindlingMetrics({ placement, workers, asyncQueueDepth: () => events.queue.stats() });
+    invoker.observer = metrics;
+    control.on('change', (c) => {
+      if (c.kind === 'deleted') metrics.forget(c.functionName, c.version);
+    });
+    cleanups.push(expireLogsPeriodically(logs, config.logRetentionDays ?? DEFAULT_LOG_RETENTION_DAYS, log));
+
+    const frontend = new HttpFrontend(log, [...consoleRoutes(), ...metricsRoutes({ control, metrics, placement, workers }), ...keysRoutes(keys), ...controlRoutes(control, code, signer), ...invokeRoutes(control, invoker, events), ...logsRoutes(control, logs), ...versionRoutes(control, new Aliases(control, state)), ...settingsRoutes(settings, new Policies(control, state), config.accountConcurrency), ...asyncRoutes(control, events), ...layerRoutes(account, layers, signer), ...urlRoutes(urls)], { auth: verifier });
+    const functionUrls = new FunctionUrlServer(urls, invoker, log, verifier);
 
     const server: Server = createServer(
       {
@@ -86,7 +119,7 @@ export async function startKindling(config: KindlingConfig, log: Logger): Promis
         requestTimeout: 300_000,
         maxHeaderSize: 16 * 1024,
       },
-      frontend.listener,
+      functionUrls.wrap(frontend.listener),
     );
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -105,9 +138,26 @@ export async function startKindling(config: KindlingConfig, log: Logger): Promis
     const { port } = server.address() as AddressInfo;
     const hostname = config.host.includes(':') ? `[${config.host}]` : config.host;
     const sandbox = { name: sandboxDriver.driver.name, ...(sandboxDriver.warning ? { warning: sandboxDriver.warning } : {}) };
-    return { sandbox, logs, workers, url: `http://${hostname}:${port}`, rootKey: root.key, rootKeySource: root.source, dataDir: dir.path, close };
+    return { sandbox, logs, workers, metrics, url: `http://${hostname}:${port}`, rootKey: root.key, rootKeySource: root.source, dataDir: dir.path, close };
   } catch (err) {
     await close();
     throw err;
   }
+}
+
+/** Drops log events past the retention now and then (every hour, or a tenth of a short retention); returns the stop. */
+function expireLogsPeriodically(logs: SqliteLogStore, days: number, log: Logger): () => void {
+  const keepMs = days * 86_400_000;
+  const expire = () => {
+    try {
+      const n = logs.expire(keepMs);
+      if (n > 0) log.debug({ expired: n }, 'expired old log events');
+    } catch (err) {
+      log.warn({ err }, 'could not expire old log events');
+    }
+  };
+  expire();
+  const timer = setInterval(expire, Math.max(1000, Math.min(3_600_000, keepMs / 10)));
+  timer.unref();
+  return () => clearInterval(timer);
 }

@@ -102,7 +102,8 @@ async function main(): Promise<void> {
     const warm: Record<string, { kindling: LoadResult; bare: LoadResult }> = {};
     for (const c of [1, 50]) {
       log(`warm invokes, concurrency ${c}, ${opts.seconds} s ...`);
-      const k = await runLoad(invokeTarget, c, opts.seconds * 1000);
+      // Signed afresh per run: Kindling refuses signatures older than 15 minutes (SigV4's skew window).
+      const k = await runLoad(c === 1 ? invokeTarget : await signedInvoke(kindling.url, 'noop', Buffer.from('{}')), c, opts.seconds * 1000);
       log(`bare server, concurrency ${c}, ${opts.seconds} s ...`);
       const b = await runLoad(bareTarget, c, opts.seconds * 1000);
       warm[`c${c}`] = { kindling: k, bare: b };

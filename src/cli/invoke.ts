@@ -22,13 +22,16 @@ export async function invoke(client: LambdaClient, name: string, opts: InvokeOpt
       ...(opts.log ? { LogType: 'Tail' } : {}),
     }),
   );
-  if (opts.log && out.LogResult) process.stderr.write(Buffer.from(out.LogResult, 'base64').toString('utf8'));
+  if (opts.log && out.LogResult) process.stderr.write(displayLog(Buffer.from(out.LogResult, 'base64').toString('utf8')));
   process.stdout.write(`${Buffer.from(out.Payload ?? new Uint8Array()).toString('utf8')}\n`);
   if (out.FunctionError) {
     process.stderr.write(`kindling: the function failed (${out.FunctionError}, version ${out.ExecutedVersion})\n`);
     process.exitCode = 1;
   }
 }
+
+/** One log record may span lines: the guest sends its inner newlines as '\r' (as Lambda does); a terminal wants '\n'. */
+export const displayLog = (text: string): string => text.replace(/\r\n?/g, '\n');
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
@@ -61,7 +64,7 @@ export async function logs(client: CloudWatchLogsClient, name: string, opts: Log
       }),
     );
     for (const e of page.events ?? []) {
-      process.stdout.write(e.message ?? '\n');
+      process.stdout.write(displayLog(e.message ?? '\n'));
       lastEventId = e.eventId;
     }
     if (page.nextToken) {

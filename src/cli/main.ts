@@ -7,6 +7,7 @@ import { invoke, logs, type InvokeOptions, type LogsOptions } from './invoke.js'
 import { deploy, listFunctions, removeFunction, type DeployOptions } from './functions.js';
 import { failedEvents, redriveEvents } from './events.js';
 import { up, type UpOptions } from './up.js';
+import { createKey, deleteKey, listKeys } from './keys.js';
 
 // Kindling supports the Node.js it was built for; the SDK's notice about its own future plans is noise here.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -34,6 +35,7 @@ program
   .option('--sandbox <driver>', 'namespace (isolated; needs root on Linux), process (no isolation), or auto (default)')
   .option('--concurrency <n>', 'the account\'s concurrent executions limit (default: 1000)')
   .option('--async-time-scale <factor>', 'multiply async retry delays and maximum event age, e.g. 0.001 in tests (default: $KINDLING_ASYNC_TIME_SCALE or 1)')
+  .option('--log-retention-days <days>', 'how long function logs are kept (default: 7)')
   .action((opts: UpOptions) => up(opts));
 
 program
@@ -108,6 +110,30 @@ events
   .addOption(endpointOption())
   .addOption(regionOption())
   .action((name: string, opts: ClientOptions & { id?: string[] }) => redriveEvents(opts, name));
+
+const keys = program.command('keys').description('access keys that sign requests to Kindling (managed with the root key)');
+keys
+  .command('create')
+  .description('make a new access key; prints its id and secret (the secret only this once)')
+  .option('--name <name>', 'a name to tell the key by')
+  .option('--json', 'print the key as JSON')
+  .addOption(endpointOption())
+  .addOption(regionOption())
+  .action((opts: ClientOptions & { name?: string; json?: boolean }) => createKey(opts));
+keys
+  .command('list')
+  .description('list access keys: ids, names, creation times (never secrets)')
+  .option('--json', 'print them as JSON')
+  .addOption(endpointOption())
+  .addOption(regionOption())
+  .action((opts: ClientOptions & { json?: boolean }) => listKeys(opts));
+keys
+  .command('delete')
+  .description('delete an access key (not the root key); requests signed with it are refused from then on')
+  .argument('<id>', 'access key id')
+  .addOption(endpointOption())
+  .addOption(regionOption())
+  .action((id: string, opts: ClientOptions) => deleteKey(opts, id));
 
 program
   .command('bench')

@@ -16,6 +16,7 @@ export interface UpOptions {
   concurrency?: string;
   sandbox?: string;
   asyncTimeScale?: string;
+  logRetentionDays?: string;
 }
 
 export async function up(opts: UpOptions): Promise<void> {
@@ -57,6 +58,13 @@ export async function up(opts: UpOptions): Promise<void> {
     config.asyncTimeScale = Number(opts.asyncTimeScale);
     if (!Number.isFinite(config.asyncTimeScale) || config.asyncTimeScale <= 0) {
       console.error(`kindling up: --async-time-scale takes a number above 0, not '${opts.asyncTimeScale}'.`);
+      process.exit(2);
+    }
+  }
+  if (opts.logRetentionDays !== undefined) {
+    config.logRetentionDays = Number(opts.logRetentionDays);
+    if (!Number.isFinite(config.logRetentionDays) || config.logRetentionDays <= 0) {
+      console.error(`kindling up: --log-retention-days takes a number of days above 0, not '${opts.logRetentionDays}'.`);
       process.exit(2);
     }
   }

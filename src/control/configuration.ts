@@ -39,7 +39,9 @@ export function renderConfiguration(acct: Account, v: FunctionVersion, opts: Ren
   if (v.deadLetterTargetArn) out.DeadLetterConfig = { TargetArn: v.deadLetterTargetArn };
   out.TracingConfig = { Mode: v.tracingMode };
   out.RevisionId = v.revisionId;
-  if (v.layers.length > 0) out.Layers = v.layers.map((arn) => ({ Arn: arn, CodeSize: 0 }));
+  if (v.layers.length > 0) {
+    out.Layers = v.layers.map((arn) => ({ Arn: arn, CodeSize: v.layerCode?.find((l) => l.arn === arn)?.codeSize ?? 0 }));
+  }
   if (!opts.forList) {
     if (opts.transition === 'creating') {
       out.State = 'Pending';

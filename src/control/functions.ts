@@ -20,7 +20,8 @@ import type { Account, FunctionRef } from './arn.js';
 import { functionArn, parseFunctionRef } from './arn.js';
 import { lambdaTimestamp } from './configuration.js';
 import { isAliasName, paginate } from './aliases.js';
-import type { AliasRecord, FunctionRecord, FunctionVersion } from './model.js';
+import { checkLayerArns } from './layers.js';
+import type { AliasRecord, FunctionRecord, FunctionVersion, LayerCode } from './model.js';
 import { LATEST } from './model.js';
 import { requireSupportedRuntime } from './runtimes.js';
 import * as S from './shapes.js';
@@ -53,11 +54,18 @@ export interface ControlPlaneDeps {
 
 type Json = Record<string, unknown>;
 
+/** Resolves a function's Layers and says which packages layers still hold (control/layers.ts). */
+export interface LayerResolver {
+  resolve(arns: string[]): Promise<LayerCode[]>;
+  codeInUse(codeSha256: string): Promise<boolean>;
+}
+
 export class ControlPlane extends EventEmitter<{ change: [FunctionChange] }> {
   readonly account: Account;
   private readonly state: StateStore;
   private readonly code: CodeStore;
   private readonly accountConcurrency: number;
+  private layerResolver: LayerResolver | undefined;
 
   constructor(deps: ControlPlaneDeps) {
     super();
@@ -65,6 +73,36 @@ export class ControlPlane extends EventEmitter<{ change: [FunctionChange] }> {
     this.code = deps.code;
     this.account = deps.account;
     this.accountConcurrency = deps.accountConcurrency ?? limits.ACCOUNT_CONCURRENCY_DEFAULT;
+  }
+
+  /** Connects the layers service: Layers are resolved through it, and its packages are kept. */
+  useLayers(resolver: LayerResolver): void {
+    this.layerResolver = resolver;
+  }
+
+  private async resolveLayers(arns: string[]): Promise<LayerCode[]> {
+    if (arns.length === 0) return [];
+    if (!this.layerResolver) throw invalidParameterValue(`Layer version ${arns[0]} does not exist.`);
+    return this.layerResolver.resolve(arns);
+  }
+
+  /** Function code and its layers together stay within Lambda's unzipped limit. */
+  private checkCombinedSize(unzippedSize: number, layerCode: LayerCode[]): void {
+    if (layerCode.length === 0) return;
+    const total = layerCode.reduce((sum, l) => sum + l.unzippedSize, unzippedSize);
+    if (total > limits.UNZIPPED_MAX_BYTES) {
+      throw invalidParameterValue(
+        `Function code combined with layers exceeds the maximum allowed size of ${limits.UNZIPPED_MAX_BYTES} bytes. The actual size is ${total} bytes.`,
+      );
+    }
+  }
+
+  /** The unzipped size of a version's package (measured again for records that predate the field). */
+  private async unzippedSizeOf(v: FunctionVersion): Promise<number> {
+    if (v.unzippedSize !== undefined) return v.unzippedSize;
+    const zip = await this.code.get(base64ToHex(v.codeSha256));
+    if (!zip) return 0;
+    return (await inspectZip(zip)).unzippedSize;
   }
 
   // --- function references ---
@@ -195,7 +233,9 @@ export class ControlPlane extends EventEmitter<{ change: [FunctionChange] }> {
       throw resourceNotFound(`Functions from '${name.region}' are not reachable in this region ('${this.account.region}')`);
     }
     this.checkEnvironment(settings.environment);
+    const layerCode = await this.resolveLayers(settings.layers ?? []);
     const stored = await this.storeZip(code!);
+    this.checkCombinedSize(stored.unzippedSize, layerCode);
 
     const now = lambdaTimestamp();
     const latest: FunctionVersion = {
@@ -219,8 +259,10 @@ export class ControlPlane extends EventEmitter<{ change: [FunctionChange] }> {
       },
       codeSha256: stored.sha256Base64,
       codeSize: stored.size,
+      unzippedSize: stored.unzippedSize,
       packageType: 'Zip',
       layers: settings.layers ?? [],
+      ...(layerCode.length > 0 ? { layerCode } : {}),
       ...(settings.deadLetterTargetArn ? { deadLetterTargetArn: settings.deadLetterTargetArn } : {}),
       ...(settings.kmsKeyArn ? { kmsKeyArn: settings.kmsKeyArn } : {}),
       lastModified: now,
@@ -250,6 +292,13 @@ export class ControlPlane extends EventEmitter<{ change: [FunctionChange] }> {
     p.throwIfAny();
     if (runtime !== undefined) requireSupportedRuntime(runtime);
     this.checkEnvironment(settings.environment);
+    let layerCode: LayerCode[] | undefined;
+    if (settings.layers !== undefined) {
+      await this.requireFunction(ref);
+      layerCode = await this.resolveLayers(settings.layers);
+      const current = await this.state.getVersion(ref.name, LATEST);
+      if (current) this.checkCombinedSize(await this.unzippedSizeOf(current), layerCode);
+    }
 
     return this.mutateLatest(ref, revisionId, (v) => {
       const next: FunctionVersion = { ...v };
@@ -262,7 +311,11 @@ export class ControlPlane extends EventEmitter<{ change: [FunctionChange] }> {
       if (settings.environment !== undefined) next.environment = settings.environment;
       if (settings.ephemeralStorageMb !== undefined) next.ephemeralStorageMb = settings.ephemeralStorageMb;
       if (settings.tracingMode !== undefined) next.tracingMode = settings.tracingMode;
-      if (settings.layers !== undefined) next.layers = settings.layers;
+      if (settings.layers !== undefined) {
+        next.layers = settings.layers;
+        if (layerCode && layerCode.length > 0) next.layerCode = layerCode;
+        else delete next.layerCode;
+      }
       if (settings.kmsKeyArn !== undefined) {
         if (settings.kmsKeyArn === '') delete next.kmsKeyArn;
         else next.kmsKeyArn = settings.kmsKeyArn;
@@ -291,10 +344,13 @@ export class ControlPlane extends EventEmitter<{ change: [FunctionChange] }> {
     p.throwIfAny();
     await this.requireFunction(ref);
     const stored = await this.storeZip(body);
+    const current = await this.state.getVersion(ref.name, LATEST);
+    if (current) this.checkCombinedSize(stored.unzippedSize, current.layerCode ?? []);
     const updated = await this.mutateLatest(ref, revisionId, (v) => ({
       ...v,
       codeSha256: stored.sha256Base64,
       codeSize: stored.size,
+      unzippedSize: stored.unzippedSize,
       ...(architectures ? { architectures } : {}),
     }));
     if (publish) return this.publish(ref.name, {});
@@ -323,7 +379,7 @@ export class ControlPlane extends EventEmitter<{ change: [FunctionChange] }> {
       const next = { ...change(current), lastModified: opts.keepLastModified ? current.lastModified : lambdaTimestamp(), revisionId: randomUUID() };
       if (await this.state.putVersion(next, current.revisionId)) {
         this.emit('change', { kind: opts.keepLastModified ? 'configured' : 'updated', functionName: ref.name, version: LATEST });
-        await this.collectCode(current.codeSha256);
+        await this.collectVersionCode(current);
         return next;
       }
     }
@@ -385,7 +441,7 @@ export class ControlPlane extends EventEmitter<{ change: [FunctionChange] }> {
       }
       await this.state.deleteVersion(ref.name, v.version);
       this.emit('change', { kind: 'deleted', functionName: ref.name, version: v.version });
-      await this.collectCode(v.codeSha256);
+      await this.collectVersionCode(v);
       return;
     }
     if (ref.qualifier === LATEST) {
@@ -394,7 +450,9 @@ export class ControlPlane extends EventEmitter<{ change: [FunctionChange] }> {
     const versions = await this.state.listVersions(ref.name);
     await this.state.deleteFunction(ref.name);
     for (const v of versions) this.emit('change', { kind: 'deleted', functionName: ref.name, version: v.version });
-    for (const sha of new Set(versions.map((v) => v.codeSha256))) await this.collectCode(sha);
+    for (const sha of new Set(versions.flatMap((v) => [v.codeSha256, ...(v.layerCode ?? []).map((l) => l.codeSha256)]))) {
+      await this.collectCode(sha);
+    }
   }
 
   // --- ListFunctions ---
@@ -451,7 +509,8 @@ export class ControlPlane extends EventEmitter<{ change: [FunctionChange] }> {
     return base64ToHex(v.codeSha256);
   }
 
-  private async storeZip(code: Json) {
+  /** Validates and stores a Code / Content member's inline zip (functions and layers). */
+  async storeZip(code: Json): Promise<{ sha256Hex: string; sha256Base64: string; size: number; unzippedSize: number }> {
     if (code.S3Bucket !== undefined || code.S3Key !== undefined || code.ImageUri !== undefined) {
       throw invalidParameterValue('Kindling takes the deployment package inline: send it as Code.ZipFile.');
     }
@@ -478,12 +537,24 @@ export class ControlPlane extends EventEmitter<{ change: [FunctionChange] }> {
     if (summary.unzippedSize > limits.UNZIPPED_MAX_BYTES) {
       throw invalidParameterValue(`Unzipped size must be smaller than ${limits.UNZIPPED_MAX_BYTES} bytes`);
     }
-    return this.code.put(zip);
+    return { ...(await this.code.put(zip)), unzippedSize: summary.unzippedSize };
+  }
+
+  /** Removes a package from the code store (layers call this once nothing uses it). */
+  async deleteCode(sha256Hex: string): Promise<void> {
+    await this.code.delete(sha256Hex);
   }
 
   /** Deletes a package no version refers to any more. */
   private async collectCode(codeSha256: string): Promise<void> {
-    if (!(await this.state.isCodeReferenced(codeSha256))) await this.code.delete(base64ToHex(codeSha256));
+    if (await this.state.isCodeReferenced(codeSha256)) return;
+    if (this.layerResolver && (await this.layerResolver.codeInUse(codeSha256))) return;
+    await this.code.delete(base64ToHex(codeSha256));
+  }
+
+  /** Collects a replaced or deleted version's package and its layers' packages. */
+  private async collectVersionCode(v: FunctionVersion): Promise<void> {
+    for (const sha of new Set([v.codeSha256, ...(v.layerCode ?? []).map((l) => l.codeSha256)])) await this.collectCode(sha);
   }
 
   // --- shared settings of CreateFunction and UpdateFunctionConfiguration ---
@@ -516,7 +587,7 @@ export class ControlPlane extends EventEmitter<{ change: [FunctionChange] }> {
     const tracingMode = tracing
       ? (checkString(p, tracing.Mode, 'tracingConfig.mode', { enumValues: S.TRACING_MODES }) as FunctionVersion['tracingMode'] | undefined)
       : undefined;
-    const layers = checkStringList(p, body.Layers, 'layers', S.LAYER_VERSION_ARN);
+    const layers = checkLayerArns(p, body.Layers);
     if (layers && layers.length > limits.LAYERS_MAX) {
       throw invalidParameterValue(`Cannot reference more than ${limits.LAYERS_MAX} layers.`);
     }

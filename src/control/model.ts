@@ -31,6 +31,10 @@ export interface FunctionVersion {
   codeSize: number;
   packageType: 'Zip';
   layers: string[];
+  /** The layers' packages as resolved when configured, in order (a deleted layer version stays usable). */
+  layerCode?: LayerCode[];
+  /** Bytes of the package unzipped (absent on records older than layers). */
+  unzippedSize?: number;
   deadLetterTargetArn?: string;
   kmsKeyArn?: string;
   /** Lambda's timestamp format: 2024-01-31T12:00:00.000+0000 */
@@ -38,6 +42,15 @@ export interface FunctionVersion {
   revisionId: string;
   state: 'Pending' | 'Active' | 'Inactive' | 'Failed';
   lastUpdateStatus: 'Successful' | 'InProgress' | 'Failed';
+}
+
+/** One layer version a function uses. */
+export interface LayerCode {
+  arn: string;
+  /** base64 SHA-256 of the layer's zip. */
+  codeSha256: string;
+  codeSize: number;
+  unzippedSize: number;
 }
 
 /** Function-wide settings, shared by all its versions. */

@@ -135,6 +135,8 @@ export function controlRoutes(control: ControlPlane, code: CodeStore, signer: Co
       path: CODE_PATH,
       operation: 'GetCode',
       bodyLimit: 0,
+      // The link carries its own HMAC signature and expiry (code-url.ts), as S3's presigned URLs do.
+      public: true,
       async handle(ctx) {
         const key = param(ctx, 'key');
         if (!/^[0-9a-f]{64}$/.test(key) || !signer.verify(key, ctx.query)) {

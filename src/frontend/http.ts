@@ -4,8 +4,9 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import FindMyWay from 'find-my-way';
 import type { LambdaError } from '../errors.js';
-import { isLambdaError, methodNotAllowed, requestTooLargeForOperation, serviceException, unknownOperation } from '../errors.js';
+import { isLambdaError, methodNotAllowed, missingAuthenticationToken, requestTooLargeForOperation, serviceException, unknownOperation } from '../errors.js';
 import type { Logger } from '../log.js';
+import { SigV4Verifier, type Principal } from './sigv4.js';
 
 export interface RequestContext {
   readonly req: IncomingMessage;
@@ -14,6 +15,14 @@ export interface RequestContext {
   readonly params: Record<string, string | undefined>;
   readonly query: URLSearchParams;
   readonly body: Buffer;
+  /** Who signed the request; undefined on public routes (or when the frontend checks no signatures). */
+  readonly principal?: Principal;
+  /**
+   * For public routes that check SigV4 only sometimes (function URLs with AuthType AWS_IAM): verifies the
+   * request's signature for `service` (default 'lambda'), throws Lambda's auth error, or returns the signer.
+   * Undefined when the frontend checks no signatures.
+   */
+  readonly authenticate: (service?: string) => Principal | undefined;
 }
 
 export interface Reply {
@@ -35,6 +44,10 @@ export interface Route {
   /** Largest body accepted; larger ones get `tooLarge`. 0 reads no body. */
   bodyLimit: number;
   tooLarge?: (limit: number) => LambdaError;
+  /** Served without authentication (the console's static files, /metrics). */
+  public?: boolean;
+  /** The service a SigV4 credential scope must name on this route (default 'lambda'; 'logs' for CloudWatch Logs). */
+  authService?: string;
   handle(ctx: RequestContext): Promise<Reply> | Reply;
 }
 
@@ -42,6 +55,13 @@ const ALL_METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS']
 
 /** Keeps reading past the limit (without buffering) up to this factor before dropping the connection. */
 const DRAIN_FACTOR = 4;
+/** Body read from a signed request to an unknown route, to check its signature before answering UnknownOperation. */
+const UNROUTED: Route = { method: 'POST', path: '', operation: 'Unknown', bodyLimit: 1024 * 1024, handle: () => ({ status: 404 }) };
+
+export interface FrontendOptions {
+  /** Checks SigV4 on every non-public route; none: every request is served (embedding, tests). */
+  auth?: SigV4Verifier;
+}
 
 export class HttpFrontend {
   private readonly router = FindMyWay({ ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 2048 });
@@ -49,6 +69,7 @@ export class HttpFrontend {
   constructor(
     private readonly log: Logger,
     routes: Route[],
+    private readonly opts: FrontendOptions = {},
   ) {
     for (const route of routes) this.router.on(route.method, route.path, () => undefined, route);
   }
@@ -66,23 +87,51 @@ export class HttpFrontend {
     const path = q === -1 ? url : url.slice(0, q);
     const method = (req.method ?? 'GET').toUpperCase() as Route['method'];
     const found = ALL_METHODS.includes(method as (typeof ALL_METHODS)[number]) ? this.router.find(method, path) : null;
+    const rawQuery = q === -1 ? '' : url.slice(q + 1);
     if (!found) {
       const allowed = ALL_METHODS.some((m) => m !== method && this.router.find(m, path));
-      req.resume();
+      // As Lambda: unsigned requests learn nothing of the routes; signed ones are told what is wrong.
+      if (this.opts.auth) {
+        if (!SigV4Verifier.hasAuth({ headers: req.headers, rawQuery })) {
+          req.resume();
+          throw missingAuthenticationToken();
+        }
+        const body = await readBody(req, res, UNROUTED).catch(() => undefined);
+        if (body) this.authenticate(req, method, path, rawQuery, body, 'lambda');
+      } else {
+        req.resume();
+      }
       throw allowed ? methodNotAllowed(method, path) : unknownOperation();
     }
     const route = found.store as Route;
+    // Unsigned requests are refused before their bodies are read.
+    if (this.opts.auth && !route.public && !SigV4Verifier.hasAuth({ headers: req.headers, rawQuery })) {
+      req.resume();
+      throw missingAuthenticationToken();
+    }
     const body = route.bodyLimit > 0 ? await readBody(req, res, route) : (req.resume(), EMPTY);
+    const principal = route.public ? undefined : this.authenticate(req, method, path, rawQuery, body, route.authService ?? 'lambda');
     const ctx: RequestContext = {
       req,
       res,
       requestId,
       params: found.params,
-      query: new URLSearchParams(q === -1 ? '' : url.slice(q + 1)),
+      query: new URLSearchParams(rawQuery),
       body,
+      ...(principal ? { principal } : {}),
+      authenticate: (service = 'lambda') => {
+        if (!this.opts.auth) return undefined;
+        if (!SigV4Verifier.hasAuth({ headers: req.headers, rawQuery })) throw missingAuthenticationToken();
+        return this.authenticate(req, method, path, rawQuery, body, service);
+      },
     };
     const reply = await route.handle(ctx);
     if (!reply.handled) send(res, reply);
+  }
+
+  private authenticate(req: IncomingMessage, method: string, path: string, rawQuery: string, body: Buffer, service: string): Principal | undefined {
+    if (!this.opts.auth) return undefined;
+    return this.opts.auth.verify({ method, path, rawQuery, headers: req.headers, headersDistinct: req.headersDistinct, body }, service);
   }
 
   private fail(res: ServerResponse, requestId: string, err: unknown): void {

@@ -63,6 +63,7 @@ export function logsRoutes(control: ControlPlane, logs: SqliteLogStore): Route[]
       method: 'POST',
       path: '/',
       operation: 'Logs',
+      authService: 'logs',
       bodyLimit: 1024 * 1024,
       async handle(ctx) {
         const target = ctx.req.headers['x-amz-target'];

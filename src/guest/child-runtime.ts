@@ -70,7 +70,7 @@ export async function startChildRuntime(ch: HostChannel, meta: InitMeta, started
     file = BOOT_PYTHON ?? findOnPath('python3', BOOT_PATH) ?? findOnPath('python3', process.env.PATH ?? '') ?? 'python3';
     args = ['-u', pythonBootstrap(), meta.handler];
   } else {
-    const candidates = [path.join(meta.taskRoot, 'bootstrap'), '/opt/bootstrap'];
+    const candidates = [path.join(meta.taskRoot, 'bootstrap'), path.join(meta.optDir ?? '/opt', 'bootstrap')];
     const found = candidates.find(isFile);
     if (!found) return initError(`Couldn't find valid bootstrap(s): [${candidates.join(' ')}]`, 127);
     file = found;

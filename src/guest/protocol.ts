@@ -32,6 +32,8 @@ export interface InitMeta {
   handler: string;
   /** The function's code, read-only (LAMBDA_TASK_ROOT). */
   taskRoot: string;
+  /** The layers folder (absent: /opt), where a provided runtime's fallback bootstrap lives. */
+  optDir?: string;
   /** Address the Runtime API is served on inside the sandbox, "127.0.0.1:9001" or ":0" for any free port. */
   runtimeApiListen: string;
 }

@@ -11,6 +11,7 @@ import type { CodeStore } from '../store/code.js';
 import { base64ToHex } from '../store/code.js';
 import { CodeCache } from './code-cache.js';
 import { lambdaEnvironment, logStreamName } from './environment.js';
+import { OptCache } from './opt-cache.js';
 import { Sandbox, type FunctionLogSink } from './sandbox.js';
 
 export interface WorkerHostOptions {
@@ -30,6 +31,7 @@ export class WorkerHost {
   readonly memoryMb: number;
   readonly driver: SandboxDriver;
   private readonly cache: CodeCache;
+  private readonly opt: OptCache;
   private readonly sandboxes = new Set<Sandbox>();
 
   constructor(private readonly opts: WorkerHostOptions) {
@@ -37,11 +39,13 @@ export class WorkerHost {
     this.memoryMb = opts.memoryMb;
     this.driver = opts.driver;
     this.cache = new CodeCache(`${opts.dir}/code`, opts.code);
+    this.opt = new OptCache(`${opts.dir}/opt`, this.cache);
   }
 
   async start(): Promise<void> {
     await this.driver.cleanup();
     await this.cache.clear();
+    await this.opt.clear();
   }
 
   cachesCode(codeSha256: string): boolean {
@@ -55,6 +59,9 @@ export class WorkerHost {
   /** Creates a sandbox for a function version and runs its Init. Rejects with InitFailure. */
   async createSandbox(fn: FunctionVersion): Promise<Sandbox> {
     const taskRoot = await this.cache.taskRoot(base64ToHex(fn.codeSha256));
+    // Layers: unpacked and merged in order into one read-only folder, the sandbox's /opt.
+    const layers = fn.layerCode ?? [];
+    const opt = layers.length > 0 ? await this.opt.optDir(layers.map((l) => base64ToHex(l.codeSha256))) : undefined;
     const id = randomBytes(16).toString('hex');
     const logStream = logStreamName(fn.version, id);
     const proc = await this.driver.launch({
@@ -62,6 +69,7 @@ export class WorkerHost {
       memoryMb: fn.memorySize,
       ephemeralStorageMb: fn.ephemeralStorageMb,
       taskRoot,
+      ...(opt !== undefined ? { opt } : {}),
       nodeFlags: [`--max-old-space-size=${Math.max(16, Math.floor(fn.memorySize * 0.9))}`],
     });
     const sandbox = new Sandbox(
@@ -81,10 +89,12 @@ export class WorkerHost {
           taskRoot: proc.taskRootInGuest,
           logStream,
           ...(proc.runtimeDirInGuest !== undefined ? { runtimeDir: proc.runtimeDirInGuest } : {}),
+          ...(proc.optDirInGuest !== undefined ? { optDir: proc.optDirInGuest } : {}),
         }),
         family,
         handler: fn.handler,
         taskRoot: proc.taskRootInGuest,
+        ...(proc.optDirInGuest !== undefined ? { optDir: proc.optDirInGuest } : {}),
         runtimeApiListen: proc.runtimeApiListen,
       },
       INIT_TIMEOUT_SECONDS * 1000,

@@ -26,6 +26,15 @@ export interface InvokeOutput extends SandboxResult {
   cold: boolean;
 }
 
+/** Watches every invoke (metrics): started and ended pair up; finished or failed comes between. */
+export interface InvokeObserver {
+  started(fn: FunctionVersion): void;
+  finished(fn: FunctionVersion, out: InvokeOutput): void;
+  /** The invoke threw (a throttle, or a platform failure). */
+  failed(fn: FunctionVersion, err: unknown): void;
+  ended(fn: FunctionVersion): void;
+}
+
 interface Target {
   primary: FunctionVersion;
   /** An alias's additional versions with their shares of traffic; the rest goes to primary. */
@@ -40,6 +49,8 @@ export class InvokeService {
   private unreservedRunning = 0;
   /** Reserved concurrency per function, loaded lazily; dropped on every change. */
   private reserved: Map<string, number> | undefined;
+  /** Metrics, when wired (set once at startup). */
+  observer: InvokeObserver | undefined;
 
   constructor(
     private readonly control: ControlPlane,
@@ -95,11 +106,33 @@ export class InvokeService {
 
   async invoke(input: InvokeInput): Promise<InvokeOutput> {
     const fn = await this.resolve(input.ref);
-    const release = await this.lease(fn.functionName);
+    const obs = this.observer;
+    if (!obs) {
+      const release = await this.lease(fn.functionName);
+      try {
+        return await this.run(fn, input);
+      } finally {
+        release();
+      }
+    }
+    let release;
     try {
-      return await this.run(fn, input);
+      release = await this.lease(fn.functionName);
+    } catch (err) {
+      obs.failed(fn, err);
+      throw err;
+    }
+    obs.started(fn);
+    try {
+      const out = await this.run(fn, input);
+      obs.finished(fn, out);
+      return out;
+    } catch (err) {
+      obs.failed(fn, err);
+      throw err;
     } finally {
       release();
+      obs.ended(fn);
     }
   }
 

@@ -10,6 +10,8 @@ export interface SandboxLaunch {
   ephemeralStorageMb: number;
   /** The unpacked package on the host. */
   taskRoot: string;
+  /** The function's layers merged into one folder on the host, seen read-only at /opt; absent: an empty /opt. */
+  opt?: string;
   /** Node.js flags for the guest agent (heap limits). */
   nodeFlags: string[];
   /**
@@ -38,6 +40,8 @@ export interface SandboxProcess {
   readonly runtimeApiListen: string;
   /** Kindling's runtime folder as the guest sees it (LAMBDA_RUNTIME_DIR); absent: the host's own path. */
   readonly runtimeDirInGuest?: string;
+  /** The layers folder as the guest sees it; absent: /opt. */
+  readonly optDirInGuest?: string;
   /** Resident memory of the sandbox, MB: now and at its peak. */
   memory(): { currentMb: number; peakMb: number };
   /** True when the kernel or driver killed it for exceeding its memory. */

@@ -124,6 +124,8 @@ export class NamespaceDriver implements SandboxDriver {
       const prefix = path.dirname(path.dirname(node));
       args.push('--bind', `${prefix}:${prefix}`);
     }
+    // Layers, read-only at /opt (the jailer makes an empty /opt otherwise).
+    if (spec.opt !== undefined) args.push('--bind', `${spec.opt}:/opt`);
     if (net) args.push('--veth', net.arg);
     args.push('--', node, ...spec.nodeFlags, AGENT_IN_GUEST);
 

@@ -40,6 +40,8 @@ export class ProcessDriver implements SandboxDriver {
       output: [child.stdout!, child.stderr!],
       exited,
       taskRootInGuest: spec.taskRoot,
+      // No mount namespace: the layers are wherever the host merged them.
+      ...(spec.opt !== undefined ? { optDirInGuest: spec.opt } : {}),
       runtimeApiListen: ':0',
       memory() {
         const { rss, hwm } = treeRssKb(pid);

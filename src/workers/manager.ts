@@ -38,6 +38,8 @@ export class WorkerManager {
   private readonly poolOf = new WeakMap<Sandbox, Pool>();
   private readonly reaper: NodeJS.Timeout;
   private closed = false;
+  /** New sandboxes refused for want of room on every host (a counter, for metrics). */
+  placementFailures = 0;
 
   constructor(
     private readonly placement: PlacementService,
@@ -117,6 +119,25 @@ export class WorkerManager {
     return [...this.pools.values()].map((p) => ({ functionName: p.functionName, version: p.version, idle: p.idle.length, busy: p.busy.size }));
   }
 
+  /** Every sandbox with its host, for the console's hosts view. */
+  sandboxes(): { id: string; functionName: string; version: string; state: string; hostId: string | undefined; memoryMb: number; lastUsed: number }[] {
+    const out = [];
+    for (const p of this.pools.values()) {
+      for (const s of [...p.idle, ...p.busy]) {
+        out.push({
+          id: s.identity.id,
+          functionName: p.functionName,
+          version: p.version,
+          state: p.busy.has(s) ? 'busy' : 'idle',
+          hostId: this.reservations.get(s)?.host.id,
+          memoryMb: s.identity.memoryMb,
+          lastUsed: s.lastUsed,
+        });
+      }
+    }
+    return out;
+  }
+
   async shutdown(): Promise<void> {
     this.closed = true;
     clearInterval(this.reaper);
@@ -157,6 +178,7 @@ export class WorkerManager {
       const placed = this.placement.place(fn);
       if (placed) return placed;
     }
+    this.placementFailures++;
     throw tooManyRequests('ConcurrentInvocationLimitExceeded', 1);
   }
 }
