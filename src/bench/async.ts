@@ -11,7 +11,7 @@ import { CreateFunctionCommand, LambdaClient, PutFunctionEventInvokeConfigComman
 import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { Pool } from 'undici';
-import yazl from 'yazl';
+import { signInvoke, zipOf } from './fixtures.js';
 import { percentile } from './load.js';
 
 export interface AsyncBenchOptions {
@@ -43,16 +43,6 @@ const NOOP = 'export const handler = async () => null;\n';
 
 const epochNow = (): number => performance.timeOrigin + performance.now();
 
-function zipOf(files: Record<string, string>): Promise<Buffer> {
-  const zip = new yazl.ZipFile();
-  for (const [name, text] of Object.entries(files)) zip.addBuffer(Buffer.from(text), name);
-  zip.end();
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    zip.outputStream.on('data', (c: Buffer) => chunks.push(c));
-    zip.outputStream.on('end', () => resolve(Buffer.concat(chunks)));
-  });
-}
 
 export async function benchAsync(opts: AsyncBenchOptions): Promise<AsyncBenchResult> {
   const log = opts.log ?? (() => undefined);
@@ -76,19 +66,8 @@ export async function benchAsync(opts: AsyncBenchOptions): Promise<AsyncBenchRes
   await client.send(new PutFunctionEventInvokeConfigCommand({ FunctionName: 'async-latency', MaximumRetryAttempts: 0 }));
   const u = new URL(opts.url);
   const signer = new SignatureV4({ credentials: opts.credentials, region: opts.region, service: 'lambda', sha256: Hash.bind(null, 'sha256') });
-  const target = async (name: string, body: Buffer) => {
-    const path = `/2015-03-31/functions/${name}/invocations`;
-    const signed = await signer.sign({
-      method: 'POST',
-      protocol: 'http:',
-      hostname: u.hostname,
-      port: Number(u.port),
-      path,
-      headers: { host: u.host, 'content-type': 'application/json', 'content-length': String(body.length), 'x-amz-invocation-type': 'Event' },
-      body,
-    });
-    return { path, headers: signed.headers as Record<string, string>, body };
-  };
+  const target = (name: string, body: Buffer) =>
+    signInvoke(opts.url, opts.credentials, opts.region, name, body, { 'x-amz-invocation-type': 'Event' });
   /** A signed GET of Kindling's own API, parsed. */
   const api = async (path: string, query: Record<string, string> = {}): Promise<unknown> => {
     const signed = await signer.sign({ method: 'GET', protocol: 'http:', hostname: u.hostname, port: Number(u.port), path, query, headers: { host: u.host } });

@@ -8,9 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { CreateFunctionCommand, InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
-import { SignatureV4 } from '@smithy/signature-v4';
-import { Hash } from '@smithy/hash-node';
-import yazl from 'yazl';
+import { signInvoke, zipOf } from './fixtures.js';
 import { percentile, runLoad, type LoadResult, type LoadTarget } from './load.js';
 import { asyncRows, benchAsync } from './async.js';
 
@@ -49,32 +47,9 @@ function startChild(cmd: string, args: string[], env: NodeJS.ProcessEnv, pattern
   });
 }
 
-function zipOf(files: Record<string, string>): Promise<Buffer> {
-  const zip = new yazl.ZipFile();
-  for (const [name, text] of Object.entries(files)) zip.addBuffer(Buffer.from(text), name);
-  zip.end();
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    zip.outputStream.on('data', (c: Buffer) => chunks.push(c));
-    zip.outputStream.on('end', () => resolve(Buffer.concat(chunks)));
-  });
-}
 
-/** Signs one Invoke request; the signature stays valid for the whole run (SigV4 allows 15 minutes). */
 async function signedInvoke(url: string, name: string, body: Buffer): Promise<LoadTarget> {
-  const u = new URL(url);
-  const path = `/2015-03-31/functions/${name}/invocations`;
-  const signer = new SignatureV4({ credentials: CREDS, region: REGION, service: 'lambda', sha256: Hash.bind(null, 'sha256') });
-  const signed = await signer.sign({
-    method: 'POST',
-    protocol: 'http:',
-    hostname: u.hostname,
-    port: Number(u.port),
-    path,
-    headers: { host: u.host, 'content-type': 'application/json', 'content-length': String(body.length) },
-    body,
-  });
-  return { origin: url, path, method: 'POST', headers: signed.headers as Record<string, string>, body };
+  return { origin: url, method: 'POST', ...(await signInvoke(url, CREDS, REGION, name, body)) };
 }
 
 const NOOP = 'export const handler = async () => null;\n';

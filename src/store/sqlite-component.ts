@@ -1,6 +1,5 @@
 // Schema versions of parts that keep tables in the state database without
-// sharing its user_version (the same scheme as sqlite-event-config.ts: one
-// row per component in kindling_schema).
+// sharing its user_version: one row per component in kindling_schema.
 import type Database from 'better-sqlite3';
 
 export function migrateComponent(db: Database.Database, component: string, migrations: string[]): void {

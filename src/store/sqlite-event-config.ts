@@ -4,6 +4,7 @@
 // the function.
 import type Database from 'better-sqlite3';
 import type { EventConfigStore, EventInvokeConfig } from '../async/event-config.js';
+import { migrateComponent } from './sqlite-component.js';
 import { openSqlite } from './sqlite-state.js';
 
 const COMPONENT = 'event_invoke_configs';
@@ -15,21 +16,6 @@ const MIGRATIONS: string[] = [
      PRIMARY KEY (function_name, qualifier)
    );`,
 ];
-
-/** Schema versions of the parts that share a database without sharing its user_version. */
-function migrateComponent(db: Database.Database, component: string, migrations: string[]): void {
-  db.exec('CREATE TABLE IF NOT EXISTS kindling_schema (component TEXT PRIMARY KEY, version INTEGER NOT NULL)');
-  const row = db.prepare<[string], { version: number }>('SELECT version FROM kindling_schema WHERE component = ?').get(component);
-  for (let i = row?.version ?? 0; i < migrations.length; i++) {
-    db.transaction(() => {
-      db.exec(migrations[i]!);
-      db.prepare('INSERT INTO kindling_schema (component, version) VALUES (?, ?) ON CONFLICT (component) DO UPDATE SET version = excluded.version').run(
-        component,
-        i + 1,
-      );
-    })();
-  }
-}
 
 export class SqliteEventConfigStore implements EventConfigStore {
   private readonly db: Database.Database;

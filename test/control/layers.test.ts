@@ -17,8 +17,7 @@ import {
   UpdateFunctionConfigurationCommand,
   type LambdaClient,
 } from '@aws-sdk/client-lambda';
-import yazl from 'yazl';
-import { ACCOUNT_ID, lambdaClient, makeZeroZip, makeZip, rejection, REGION, ROLE, sha256Base64, startKindling, type KindlingServer } from '../helpers/kindling.js';
+import { ACCOUNT_ID, lambdaClient, makeZeroZip, makeZip, rejection, REGION, ROLE, sha256Base64, startKindling, type KindlingServer, zipWithModes } from '../helpers/kindling.js';
 
 let server: KindlingServer;
 let client: LambdaClient;
@@ -27,19 +26,6 @@ const layerArn = (name: string) => `arn:aws:lambda:${REGION}:${ACCOUNT_ID}:layer
 const LAYER_ARN_PATTERN =
   '(arn:(aws[a-zA-Z-]*)?:lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\\d{1}:\\d{12}:layer:[a-zA-Z0-9-_]+:[0-9]+)|(arn:[a-zA-Z0-9-]+:lambda:::awslayer:[a-zA-Z0-9-_]+)';
 
-/** A zip whose entries keep the given Unix modes (a bootstrap must be executable). */
-function zipWithModes(files: Record<string, { data: Buffer | string; mode?: number }>): Promise<Buffer> {
-  const zip = new yazl.ZipFile();
-  for (const [name, f] of Object.entries(files)) {
-    zip.addBuffer(typeof f.data === 'string' ? Buffer.from(f.data) : f.data, name, { mode: 0o100000 | (f.mode ?? 0o644), mtime: new Date('2024-01-01T00:00:00Z') });
-  }
-  zip.end();
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    zip.outputStream.on('data', (c: Buffer) => chunks.push(c));
-    zip.outputStream.on('end', () => resolve(Buffer.concat(chunks)));
-  });
-}
 
 const publish = async (name: string, files: Record<string, string>, extra: Record<string, unknown> = {}) =>
   client.send(new PublishLayerVersionCommand({ LayerName: name, Content: { ZipFile: await makeZip(files) }, ...extra }));

@@ -377,6 +377,16 @@ export function makeZip(files: ZipEntries, opts: { compress?: boolean } = {}): P
   return collect(zip.outputStream);
 }
 
+/** A zip whose entries keep the given Unix modes (a bootstrap must be executable). */
+export function zipWithModes(files: Record<string, { data: Buffer | string; mode?: number }>): Promise<Buffer> {
+  const zip = new yazl.ZipFile();
+  for (const [name, f] of Object.entries(files)) {
+    zip.addBuffer(typeof f.data === 'string' ? Buffer.from(f.data) : f.data, name, { mode: 0o100000 | (f.mode ?? 0o644), mtime: new Date('2024-01-01T00:00:00Z') });
+  }
+  zip.end();
+  return collect(zip.outputStream);
+}
+
 /** A zip with one entry of `size` zero bytes, streamed in, deflated: tiny zipped, huge unzipped. */
 export function makeZeroZip(name: string, size: number): Promise<Buffer> {
   const zip = new yazl.ZipFile();

@@ -5,25 +5,11 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CreateFunctionCommand, InvokeCommand, type LambdaClient, type InvokeCommandOutput } from '@aws-sdk/client-lambda';
-import yazl from 'yazl';
-import { lambdaClient, ROLE, ROOT, startKindling, type KindlingServer } from '../helpers/kindling.js';
+import { lambdaClient, ROLE, ROOT, startKindling, type KindlingServer, zipWithModes } from '../helpers/kindling.js';
 
 let server: KindlingServer;
 let client: LambdaClient;
 
-/** A zip whose entries keep the given Unix modes (bootstraps must be executable). */
-function zipWithModes(files: Record<string, { data: Buffer | string; mode?: number }>): Promise<Buffer> {
-  const zip = new yazl.ZipFile();
-  for (const [name, f] of Object.entries(files)) {
-    zip.addBuffer(typeof f.data === 'string' ? Buffer.from(f.data) : f.data, name, { mode: 0o100000 | (f.mode ?? 0o644), mtime: new Date('2024-01-01T00:00:00Z') });
-  }
-  zip.end();
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    zip.outputStream.on('data', (c: Buffer) => chunks.push(c));
-    zip.outputStream.on('end', () => resolve(Buffer.concat(chunks)));
-  });
-}
 
 const text = (out: InvokeCommandOutput): string => Buffer.from(out.Payload ?? new Uint8Array()).toString('utf8');
 const invoke = (name: string, payload: unknown) => client.send(new InvokeCommand({ FunctionName: name, Payload: Buffer.from(JSON.stringify(payload)), LogType: 'Tail' }));
