@@ -21,6 +21,8 @@ interface Options {
   seconds: number;
   coldFunctions: number;
   json: boolean;
+  /** The sandbox driver of the Kindling under test (kindling up --sandbox). */
+  sandbox?: string;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -30,7 +32,8 @@ function parseArgs(argv: string[]): Options {
     if (a === '--json') o.json = true;
     else if (a === '--seconds') o.seconds = Number(argv[++i]);
     else if (a === '--cold-functions') o.coldFunctions = Number(argv[++i]);
-    else throw new Error(`unknown option ${a}: use --seconds N, --cold-functions N, --json`);
+    else if (a === '--sandbox') o.sandbox = argv[++i];
+    else throw new Error(`unknown option ${a}: use --seconds N, --cold-functions N, --sandbox namespace|process, --json`);
   }
   return o;
 }
@@ -63,7 +66,7 @@ async function main(): Promise<void> {
     KINDLING_SECRET_ACCESS_KEY: CREDS.secretAccessKey,
     KINDLING_LOG_LEVEL: 'warn',
   };
-  const kindling = await startChild(process.execPath, [BIN, 'up', '--port', '0', '--data', dataDir], env, /Kindling listening on (\S+)/);
+  const kindling = await startChild(process.execPath, [BIN, 'up', '--port', '0', '--data', dataDir, ...(opts.sandbox ? ['--sandbox', opts.sandbox] : [])], env, /Kindling listening on (\S+)/);
   const bare = await startChild(process.execPath, [BARE, 'null'], env, /listening on (\S+)/);
   const log = (s: string) => process.stderr.write(`${s}\n`);
   try {

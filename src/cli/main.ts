@@ -140,9 +140,19 @@ program
   .description('measure warm and cold invokes against a bare Node http server (starts its own Kindling)')
   .option('--seconds <n>', 'seconds per load run', '10')
   .option('--cold-functions <n>', 'functions created for the cold-start figure', '30')
+  .option('--sandbox <driver>', 'sandbox driver of the Kindling under test: namespace or process (default: as kindling up picks)')
   .option('--json', 'print the figures as JSON')
-  .action(async (opts: { seconds: string; coldFunctions: string; json?: boolean }) => {
-    process.argv = [process.argv[0]!, 'bench', '--seconds', opts.seconds, '--cold-functions', opts.coldFunctions, ...(opts.json ? ['--json'] : [])];
+  .action(async (opts: { seconds: string; coldFunctions: string; sandbox?: string; json?: boolean }) => {
+    process.argv = [
+      process.argv[0]!,
+      'bench',
+      '--seconds',
+      opts.seconds,
+      '--cold-functions',
+      opts.coldFunctions,
+      ...(opts.sandbox ? ['--sandbox', opts.sandbox] : []),
+      ...(opts.json ? ['--json'] : []),
+    ];
     await import('../bench/main.js');
   });
 
