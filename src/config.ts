@@ -18,7 +18,16 @@ export interface KindlingConfig {
   asyncTimeScale?: number;
   /** Days function log events are kept (default 7; fractions allowed). */
   logRetentionDays?: number;
+  /** Requests per second per access key (default 10,000). */
+  rateLimit?: number;
+  /** The whole request (headers and body) must arrive within this, ms (default 300,000). */
+  requestTimeoutMs?: number;
+  /** The request's headers must arrive within this, ms (default 20,000). */
+  headersTimeoutMs?: number;
 }
+
+export const DEFAULT_REQUEST_TIMEOUT_MS = 300_000;
+export const DEFAULT_HEADERS_TIMEOUT_MS = 20_000;
 
 export const DEFAULT_REGION = 'us-east-1';
 export const DEFAULT_ACCOUNT_ID = '000000000000';

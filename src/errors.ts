@@ -78,6 +78,9 @@ export const resourceNotFound = (message: string): LambdaError =>
 export const functionNotFound = (functionArn: string): LambdaError =>
   resourceNotFound(`Function not found: ${functionArn}`);
 
+export const provisionedConcurrencyConfigNotFound = (): LambdaError =>
+  new LambdaError('ProvisionedConcurrencyConfigNotFoundException', 404, 'No Provisioned Concurrency Config found for this function');
+
 export const resourceConflict = (message: string): LambdaError =>
   new LambdaError('ResourceConflictException', 409, message);
 

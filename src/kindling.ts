@@ -3,7 +3,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { startAsync } from './async/index.js';
-import { DEFAULT_LOG_RETENTION_DAYS, type KindlingConfig } from './config.js';
+import { DEFAULT_HEADERS_TIMEOUT_MS, DEFAULT_LOG_RETENTION_DAYS, DEFAULT_REQUEST_TIMEOUT_MS, type KindlingConfig } from './config.js';
 import { ControlPlane } from './control/functions.js';
 import { ensureRootKey, serverSecret, type AccessKey } from './credentials.js';
 import { CodeUrlSigner } from './frontend/code-url.js';
@@ -19,6 +19,7 @@ import { SqliteFunctionUrlStore } from './store/sqlite-function-urls.js';
 import { SqliteLayerStore } from './store/sqlite-layers.js';
 import { keysRoutes } from './frontend/keys-routes.js';
 import { SigV4Verifier } from './frontend/sigv4.js';
+import { DEFAULT_RATE_LIMIT, RateLimiter } from './frontend/rate-limit.js';
 import { KeyStore } from './store/keys.js';
 import type { Logger } from './log.js';
 import { invokeRoutes } from './frontend/invoke-routes.js';
@@ -28,6 +29,9 @@ import { Aliases } from './control/aliases.js';
 import { FunctionSettings } from './control/settings.js';
 import { Policies } from './control/policy.js';
 import { settingsRoutes } from './frontend/settings-routes.js';
+import { ProvisionedConcurrency } from './control/provisioned.js';
+import { provisionedRoutes } from './frontend/provisioned-routes.js';
+import { SqliteProvisionedConfigStore } from './store/sqlite-provisioned.js';
 import { WorkerHost } from './host/host.js';
 import { InvokeService } from './invoke/invoke.js';
 import { PlacementService } from './placement/placement.js';
@@ -94,6 +98,11 @@ export async function startKindling(config: KindlingConfig, log: Logger): Promis
     const workers = new WorkerManager(placement, log, { idleMs: config.sandboxIdleMs });
     cleanups.push(() => workers.shutdown());
     const settings = new FunctionSettings(control, state);
+    const provisionedStore = new SqliteProvisionedConfigStore(dir.file('state.sqlite'));
+    cleanups.push(() => provisionedStore.close());
+    const provisioned = new ProvisionedConcurrency(control, state, provisionedStore, workers, config.accountConcurrency);
+    control.useProvisioned(() => provisioned.provisionedOutsideReservations());
+    settings.useProvisioned(provisioned);
     const invoker = new InvokeService(control, workers, () => settings.reservations(), config.accountConcurrency);
     const events = await startAsync({ control, invoker, log, queuePath: dir.file('queue.sqlite'), statePath: dir.file('state.sqlite'), timeScale: config.asyncTimeScale });
     cleanups.push(() => events.close());
@@ -109,14 +118,19 @@ export async function startKindling(config: KindlingConfig, log: Logger): Promis
     });
     cleanups.push(expireLogsPeriodically(logs, config.logRetentionDays ?? DEFAULT_LOG_RETENTION_DAYS, log));
 
-    const frontend = new HttpFrontend(log, [...consoleRoutes(), ...metricsRoutes({ control, metrics, placement, workers }), ...keysRoutes(keys), ...controlRoutes(control, code, signer), ...invokeRoutes(control, invoker, events), ...logsRoutes(control, logs), ...versionRoutes(control, new Aliases(control, state)), ...settingsRoutes(settings, new Policies(control, state), config.accountConcurrency), ...asyncRoutes(control, events), ...layerRoutes(account, layers, signer), ...urlRoutes(urls)], { auth: verifier });
+    const frontend = new HttpFrontend(log, [...consoleRoutes(), ...metricsRoutes({ control, metrics, placement, workers }), ...keysRoutes(keys), ...controlRoutes(control, code, signer), ...invokeRoutes(control, invoker, events), ...logsRoutes(control, logs), ...versionRoutes(control, new Aliases(control, state)), ...settingsRoutes(settings, new Policies(control, state), config.accountConcurrency), ...asyncRoutes(control, events), ...layerRoutes(account, layers, signer), ...urlRoutes(urls), ...provisionedRoutes(provisioned)], { auth: verifier, rateLimit: new RateLimiter(config.rateLimit ?? DEFAULT_RATE_LIMIT) });
     const functionUrls = new FunctionUrlServer(urls, invoker, log, verifier);
 
+    const requestTimeout = config.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    // Node requires headersTimeout <= requestTimeout.
+    const headersTimeout = Math.min(config.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS, requestTimeout);
     const server: Server = createServer(
       {
         keepAliveTimeout: 65_000,
-        headersTimeout: 20_000,
-        requestTimeout: 300_000,
+        headersTimeout,
+        requestTimeout,
+        // Node checks both timeouts only this often (30 s by default).
+        connectionsCheckingInterval: Math.max(250, Math.min(30_000, Math.floor(headersTimeout / 4))),
         maxHeaderSize: 16 * 1024,
       },
       functionUrls.wrap(frontend.listener),
@@ -135,6 +149,8 @@ export async function startKindling(config: KindlingConfig, log: Logger): Promis
           server.closeAllConnections();
         }),
     );
+    // Provisioned pools come back with their configs (Init runs in the background).
+    await provisioned.start();
     const { port } = server.address() as AddressInfo;
     const hostname = config.host.includes(':') ? `[${config.host}]` : config.host;
     const sandbox = { name: sandboxDriver.driver.name, ...(sandboxDriver.warning ? { warning: sandboxDriver.warning } : {}) };

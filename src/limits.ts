@@ -34,6 +34,8 @@ export const INIT_TIMEOUT_SECONDS = 10;
 export const CLIENT_CONTEXT_MAX_BYTES = 3583;
 /** X-Amz-Log-Result carries the last 4 KB of the invoke's log. */
 export const LOG_TAIL_BYTES = 4096;
+/** Function output kept in the log store per invoke (and per init); past it, one `[kindling] log truncated` line. */
+export const LOG_PER_INVOKE_MAX_BYTES = 256 * 1024;
 /** Account-wide concurrent executions (GetAccountSettings). */
 export const ACCOUNT_CONCURRENCY_DEFAULT = 1000;
 /** Unreserved concurrency Lambda always keeps. */

@@ -36,6 +36,9 @@ program
   .option('--concurrency <n>', 'the account\'s concurrent executions limit (default: 1000)')
   .option('--async-time-scale <factor>', 'multiply async retry delays and maximum event age, e.g. 0.001 in tests (default: $KINDLING_ASYNC_TIME_SCALE or 1)')
   .option('--log-retention-days <days>', 'how long function logs are kept (default: 7)')
+  .option('--rate-limit <n>', 'requests per second per access key; more get 429 (default: 10000)')
+  .option('--request-timeout <seconds>', 'a request (headers and body) must arrive within this (default: 300)')
+  .option('--headers-timeout <seconds>', "a request's headers must arrive within this (default: 20)")
   .action((opts: UpOptions) => up(opts));
 
 program

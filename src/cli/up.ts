@@ -17,6 +17,9 @@ export interface UpOptions {
   sandbox?: string;
   asyncTimeScale?: string;
   logRetentionDays?: string;
+  rateLimit?: string;
+  requestTimeout?: string;
+  headersTimeout?: string;
 }
 
 export async function up(opts: UpOptions): Promise<void> {
@@ -67,6 +70,25 @@ export async function up(opts: UpOptions): Promise<void> {
       console.error(`kindling up: --log-retention-days takes a number of days above 0, not '${opts.logRetentionDays}'.`);
       process.exit(2);
     }
+  }
+  if (opts.rateLimit !== undefined) {
+    config.rateLimit = Number(opts.rateLimit);
+    if (!Number.isFinite(config.rateLimit) || config.rateLimit <= 0) {
+      console.error(`kindling up: --rate-limit takes requests per second above 0, not '${opts.rateLimit}'.`);
+      process.exit(2);
+    }
+  }
+  for (const [flag, value, key] of [
+    ['--request-timeout', opts.requestTimeout, 'requestTimeoutMs'],
+    ['--headers-timeout', opts.headersTimeout, 'headersTimeoutMs'],
+  ] as const) {
+    if (value === undefined) continue;
+    const seconds = Number(value);
+    if (!Number.isFinite(seconds) || seconds <= 0) {
+      console.error(`kindling up: ${flag} takes seconds above 0, not '${value}'.`);
+      process.exit(2);
+    }
+    config[key] = Math.round(seconds * 1000);
   }
   if (!/^\d{12}$/.test(config.accountId)) {
     console.error(`kindling up: the account id must be 12 digits, not '${config.accountId}'.`);

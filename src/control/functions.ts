@@ -66,6 +66,8 @@ export class ControlPlane extends EventEmitter<{ change: [FunctionChange] }> {
   private readonly code: CodeStore;
   private readonly accountConcurrency: number;
   private layerResolver: LayerResolver | undefined;
+  /** Provisioned concurrency that comes out of the unreserved pool (control/provisioned.ts). */
+  private provisionedUnreserved: (() => Promise<number>) | undefined;
 
   constructor(deps: ControlPlaneDeps) {
     super();
@@ -73,6 +75,11 @@ export class ControlPlane extends EventEmitter<{ change: [FunctionChange] }> {
     this.code = deps.code;
     this.account = deps.account;
     this.accountConcurrency = deps.accountConcurrency ?? limits.ACCOUNT_CONCURRENCY_DEFAULT;
+  }
+
+  /** Connects provisioned concurrency: GetAccountSettings counts it against the unreserved pool. */
+  useProvisioned(count: () => Promise<number>): void {
+    this.provisionedUnreserved = count;
   }
 
   /** Connects the layers service: Layers are resolved through it, and its packages are kept. */
@@ -490,13 +497,14 @@ export class ControlPlane extends EventEmitter<{ change: [FunctionChange] }> {
   async accountSettings(): Promise<Json> {
     const usage = await this.state.usage();
     const reserved = (await this.state.listReservations()).reduce((sum, r) => sum + r.reserved, 0);
+    const provisioned = (await this.provisionedUnreserved?.()) ?? 0;
     return {
       AccountLimit: {
         TotalCodeSize: limits.CODE_STORAGE_MAX_BYTES,
         CodeSizeUnzipped: limits.UNZIPPED_MAX_BYTES,
         CodeSizeZipped: limits.ZIP_MAX_BYTES,
         ConcurrentExecutions: this.accountConcurrency,
-        UnreservedConcurrentExecutions: this.accountConcurrency - reserved,
+        UnreservedConcurrentExecutions: this.accountConcurrency - reserved - provisioned,
       },
       AccountUsage: { TotalCodeSize: usage.totalCodeSize, FunctionCount: usage.functionCount },
     };

@@ -16,11 +16,23 @@ const TAGGABLE_ARN = {
   max: 256,
 };
 
+/** Provisioned concurrency as reserved concurrency must respect it (control/provisioned.ts). */
+export interface ProvisionedCounts {
+  provisionedOutsideReservations(exceptFunction?: string): Promise<number>;
+  provisionedOf(functionName: string): number;
+}
+
 export class FunctionSettings {
+  private provisioned: ProvisionedCounts | undefined;
+
   constructor(
     private readonly control: ControlPlane,
     private readonly state: StateStore,
   ) {}
+
+  useProvisioned(p: ProvisionedCounts): void {
+    this.provisioned = p;
+  }
 
   // --- tags ---
 
@@ -91,10 +103,16 @@ export class FunctionSettings {
     p.throwIfAny();
     const fn = await this.control.getFunctionRecord(ref);
     const reservedElsewhere = (await this.reservations()).filter((r) => r.functionName !== fn.functionName).reduce((sum, r) => sum + r.reserved, 0);
-    if (accountLimit - reservedElsewhere - n! < limits.UNRESERVED_CONCURRENCY_MIN) {
+    const provisionedElsewhere = (await this.provisioned?.provisionedOutsideReservations(fn.functionName)) ?? 0;
+    if (accountLimit - reservedElsewhere - provisionedElsewhere - n! < limits.UNRESERVED_CONCURRENCY_MIN) {
       throw invalidParameterValue(
         `Specified ReservedConcurrentExecutions for function decreases account's UnreservedConcurrentExecution below its minimum value of [${limits.UNRESERVED_CONCURRENCY_MIN}].`,
       );
+    }
+    const provisionedHere = this.provisioned?.provisionedOf(fn.functionName) ?? 0;
+    if (provisionedHere > n!) {
+      // Wording from LocalStack's provider (no AWS recording found), spaces included.
+      throw invalidParameterValue(` ReservedConcurrentExecutions  ${n!} should not be lower than function's total provisioned concurrency [${provisionedHere}].`);
     }
     await this.state.putFunction({ ...fn, reservedConcurrency: n! });
     this.control.emit('change', { kind: 'configured', functionName: fn.functionName, version: '' });

@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CorsConfig, FunctionUrlRecord, FunctionUrls } from '../control/urls.js';
 import { isLambdaError } from '../errors.js';
+import type { ResponseSink } from '../host/sandbox.js';
 import type { InvokeService } from '../invoke/invoke.js';
 import * as limits from '../limits.js';
 import type { Logger } from '../log.js';
@@ -129,6 +130,8 @@ export class FunctionUrlServer {
     }
 
     const event = this.event(req, a, config, body, requestId, iam);
+    const cors = config.cors && origin !== undefined ? corsHeaders(config.cors, origin) : undefined;
+    const streamer = config.invokeMode === 'RESPONSE_STREAM' ? new UrlStreamer(res, cors, method === 'HEAD') : undefined;
     let out;
     try {
       out = await this.invoker.invoke({
@@ -136,8 +139,13 @@ export class FunctionUrlServer {
         requestId,
         payload: Buffer.from(JSON.stringify(event)),
         tail: false,
+        ...(streamer ? { stream: streamer } : {}),
       });
     } catch (err) {
+      if (streamer?.headersOut) {
+        res.destroy();
+        return;
+      }
       if (isLambdaError(err) && err.type === 'TooManyRequestsException') {
         reply(res, 429, { Message: 'Rate Exceeded.' }, 'TooManyRequestsException', err.headers);
         return;
@@ -149,7 +157,11 @@ export class FunctionUrlServer {
       }
       throw err;
     }
-    const cors = config.cors && origin !== undefined ? corsHeaders(config.cors, origin) : undefined;
+    if (streamer && (streamer.headersOut || (out.streamed && !out.functionError))) {
+      // A function error after the head went out ends the body where it is, as Lambda's streams end.
+      streamer.end(out.functionError !== undefined);
+      return;
+    }
     if (out.functionError) {
       reply(res, 502, { Message: 'Internal Server Error' }, undefined, cors);
       return;
@@ -235,6 +247,112 @@ export class FunctionUrlServer {
     }
     event.isBase64Encoded = isBase64Encoded;
     return event;
+  }
+}
+
+const HTTP_INTEGRATION = 'application/vnd.awslambda.http-integration-response';
+const PRELUDE_DELIMITER = Buffer.alloc(8);
+/** Lambda reads the prelude from the first 16 KB of a stream at most. */
+const PRELUDE_MAX_BYTES = 16 * 1024;
+
+/**
+ * A RESPONSE_STREAM URL's response: the function's bytes go to the client chunked as they come.
+ * With HttpResponseStream.from (content type application/vnd.awslambda.http-integration-response)
+ * the stream begins with a JSON prelude {statusCode, headers, cookies} and 8 NUL bytes: it sets
+ * the HTTP status and headers; the rest is the body.
+ */
+class UrlStreamer implements ResponseSink {
+  headersOut = false;
+  private prelude: Buffer | undefined;
+  private failed = false;
+
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly cors: Record<string, string> | undefined,
+    private readonly head: boolean,
+  ) {}
+
+  start(contentType: string): void {
+    if (contentType === HTTP_INTEGRATION) this.prelude = Buffer.alloc(0);
+    else this.writeHead(200, { 'Content-Type': contentType }, []);
+  }
+
+  chunk(bytes: Buffer): void {
+    if (this.failed) return;
+    if (this.prelude !== undefined) {
+      const all = this.prelude.length === 0 ? bytes : Buffer.concat([this.prelude, bytes]);
+      const at = all.indexOf(PRELUDE_DELIMITER);
+      if (at === -1) {
+        if (all.length > PRELUDE_MAX_BYTES) this.fail();
+        else this.prelude = Buffer.from(all);
+        return;
+      }
+      this.prelude = undefined;
+      let parsed: { statusCode?: unknown; headers?: unknown; cookies?: unknown };
+      try {
+        parsed = JSON.parse(all.subarray(0, at).toString('utf8')) as typeof parsed;
+        if (parsed === null || typeof parsed !== 'object') throw new Error('not an object');
+      } catch {
+        this.fail();
+        return;
+      }
+      const status = parsed.statusCode === undefined ? 200 : Number(parsed.statusCode);
+      if (!Number.isInteger(status) || status < 100 || status > 599) {
+        this.fail();
+        return;
+      }
+      const headers: Record<string, string> = {};
+      if (parsed.headers !== null && typeof parsed.headers === 'object') {
+        for (const [k, v] of Object.entries(parsed.headers as Record<string, unknown>)) if (v !== null && v !== undefined) headers[k] = String(v);
+      }
+      if (!Object.keys(headers).some((k) => k.toLowerCase() === 'content-type')) headers['Content-Type'] = 'application/octet-stream';
+      const cookies = Array.isArray(parsed.cookies) ? parsed.cookies.map(String) : [];
+      this.writeHead(status, headers, cookies);
+      const rest = all.subarray(at + PRELUDE_DELIMITER.length);
+      if (rest.length !== 0) this.write(rest);
+      return;
+    }
+    this.write(bytes);
+  }
+
+  /** The invoke is over: finish the response (a 502 when nothing usable came). */
+  end(functionError: boolean): void {
+    if (!this.headersOut) {
+      if (this.failed || functionError || this.prelude !== undefined) {
+        this.failed = true;
+        reply(this.res, 502, { Message: 'Internal Server Error' }, undefined, this.cors);
+        return;
+      }
+      this.writeHead(200, { 'Content-Type': 'application/octet-stream' }, []);
+    }
+    if (!this.failed) this.res.end();
+  }
+
+  private fail(): void {
+    this.failed = true;
+    this.prelude = undefined;
+  }
+
+  private write(bytes: Buffer): void {
+    if (!this.head && !this.res.destroyed) this.res.write(bytes);
+  }
+
+  private writeHead(status: number, headers: Record<string, string>, cookies: string[]): void {
+    if (this.headersOut) return;
+    this.headersOut = true;
+    const res = this.res;
+    if (this.cors) {
+      for (const name of Object.keys(headers)) if (name.toLowerCase().startsWith('access-control-')) delete headers[name];
+      Object.assign(headers, this.cors);
+    }
+    res.statusCode = status;
+    for (const [k, v] of Object.entries(headers)) {
+      const name = k.toLowerCase();
+      if (name === 'content-length' || name === 'transfer-encoding' || name === 'connection') continue;
+      res.setHeader(k, v);
+    }
+    if (cookies.length > 0) res.setHeader('Set-Cookie', cookies);
+    res.flushHeaders();
   }
 }
 

@@ -6,6 +6,7 @@ import FindMyWay from 'find-my-way';
 import type { LambdaError } from '../errors.js';
 import { isLambdaError, methodNotAllowed, missingAuthenticationToken, requestTooLargeForOperation, serviceException, unknownOperation } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { RateLimiter } from './rate-limit.js';
 import { SigV4Verifier, type Principal } from './sigv4.js';
 
 export interface RequestContext {
@@ -61,6 +62,8 @@ const UNROUTED: Route = { method: 'POST', path: '', operation: 'Unknown', bodyLi
 export interface FrontendOptions {
   /** Checks SigV4 on every non-public route; none: every request is served (embedding, tests). */
   auth?: SigV4Verifier;
+  /** Requests per second per access key (signed requests only). */
+  rateLimit?: RateLimiter;
 }
 
 export class HttpFrontend {
@@ -96,6 +99,12 @@ export class HttpFrontend {
           req.resume();
           throw missingAuthenticationToken();
         }
+        try {
+          this.opts.auth.precheck({ method, path, rawQuery, headers: req.headers, headersDistinct: req.headersDistinct }, 'lambda');
+        } catch (err) {
+          req.resume();
+          throw err;
+        }
         const body = await readBody(req, res, UNROUTED).catch(() => undefined);
         if (body) this.authenticate(req, method, path, rawQuery, body, 'lambda');
       } else {
@@ -109,8 +118,18 @@ export class HttpFrontend {
       req.resume();
       throw missingAuthenticationToken();
     }
+    // All of SigV4 but the signature needs no body: a request that cannot verify is refused before it is read.
+    if (this.opts.auth && !route.public) {
+      try {
+        this.opts.auth.precheck({ method, path, rawQuery, headers: req.headers, headersDistinct: req.headersDistinct }, route.authService ?? 'lambda');
+      } catch (err) {
+        req.resume();
+        throw err;
+      }
+    }
     const body = route.bodyLimit > 0 ? await readBody(req, res, route) : (req.resume(), EMPTY);
     const principal = route.public ? undefined : this.authenticate(req, method, path, rawQuery, body, route.authService ?? 'lambda');
+    if (principal) this.opts.rateLimit?.take(principal.accessKeyId);
     const ctx: RequestContext = {
       req,
       res,
@@ -192,7 +211,8 @@ function readBody(req: IncomingMessage, res: ServerResponse, route: Route): Prom
     }
     const chunks: Buffer[] = [];
     let size = 0;
-    let over = false;
+    // Declared too large: drained unbuffered (up to the factor above), so the 413 reaches the client.
+    let over = declared > limit;
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (over) {

@@ -8,18 +8,19 @@ import type { InvokeService } from '../invoke/invoke.js';
 import type { EventAcceptor } from '../async/index.js';
 import { checkString, Problems } from '../control/validate.js';
 import type { RequestContext, Route } from './http.js';
+import { invokeWithResponseStreamRoute } from './stream-routes.js';
 
 const INVOCATION_TYPES = ['Event', 'RequestResponse', 'DryRun'] as const;
 const LOG_TYPES = ['None', 'Tail'] as const;
 const EMPTY_EVENT = Buffer.from('{}');
 
-const header = (ctx: RequestContext, name: string): string | undefined => {
+export const header = (ctx: RequestContext, name: string): string | undefined => {
   const v = ctx.req.headers[name];
   return Array.isArray(v) ? v[0] : v;
 };
 
 /** Lambda accepts any bytes, but only JSON gets through to a function. */
-function checkPayload(body: Buffer): Buffer {
+export function checkPayload(body: Buffer): Buffer {
   if (body.length === 0) return EMPTY_EVENT;
   if (!isUtf8(body)) {
     throw invalidRequestContent('Could not parse request body into json: Could not parse payload into json: Invalid UTF-8 start byte');
@@ -32,7 +33,7 @@ function checkPayload(body: Buffer): Buffer {
   return body;
 }
 
-function decodeClientContext(raw: string | undefined): string | undefined {
+export function decodeClientContext(raw: string | undefined): string | undefined {
   if (raw === undefined) return undefined;
   if (raw.length > limits.CLIENT_CONTEXT_MAX_BYTES) {
     throw invalidRequestContent(`Client context must be at most ${limits.CLIENT_CONTEXT_MAX_BYTES} bytes of base64-encoded JSON.`);
@@ -96,5 +97,6 @@ export function invokeRoutes(control: ControlPlane, invoker: InvokeService, even
         return { status: 200, headers, body: out.payload };
       },
     },
+    invokeWithResponseStreamRoute(control, invoker),
   ];
 }

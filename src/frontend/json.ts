@@ -1,8 +1,10 @@
 // JSON request bodies of the control-plane API.
+import { isUtf8 } from 'node:buffer';
 import { serializationError } from '../errors.js';
 
 export function parseJsonObject(body: Buffer): Record<string, unknown> {
   if (body.length === 0) return {};
+  if (!isUtf8(body)) throw serializationError('Could not parse the request body as JSON: it is not UTF-8 text.');
   let value: unknown;
   try {
     value = JSON.parse(body.toString('utf8'));

@@ -163,8 +163,33 @@ export class SigV4Verifier {
     return req.headers.authorization !== undefined || /(^|&)X-Amz-Algorithm=/i.test(req.rawQuery);
   }
 
+  /**
+   * Everything but the signature itself (the form, the scope, the time, the key), which needs no body:
+   * the frontend runs it before it reads one, so a request that cannot verify is refused unread.
+   */
+  precheck(req: Omit<SignedRequest, 'body'>, service: string): Principal {
+    return { accessKeyId: this.checked(req, service).parsed.accessKeyId };
+  }
+
   /** The principal of a correctly signed request; throws Lambda's error otherwise. */
   verify(req: SignedRequest, service: string): Principal {
+    const { parsed, secret, pairs } = this.checked(req, service);
+
+    // The signature.
+    const canonicalHeaders = parsed.signedHeaders.map((h) => `${h}:${headerValue(req, h)}\n`).join('');
+    const payloadHash = req.body.length === 0 ? EMPTY_SHA256 : createHash('sha256').update(req.body).digest('hex');
+    const canonical = `${req.method}\n${canonicalPath(req.path)}\n${canonicalQuery(pairs)}\n${canonicalHeaders}\n${parsed.signedHeaders.join(';')}\n${payloadHash}`;
+    const scope = `${parsed.scopeDate}/${parsed.region}/${parsed.service}/aws4_request`;
+    const stringToSign = `${ALGORITHM}\n${parsed.amzDate}\n${scope}\n${createHash('sha256').update(canonical).digest('hex')}`;
+    const want = createHmac('sha256', this.signingKey(parsed.accessKeyId, secret, parsed.scopeDate, parsed.region, parsed.service))
+      .update(stringToSign)
+      .digest();
+    const given = /^[0-9a-f]{64}$/.test(parsed.signature) ? Buffer.from(parsed.signature, 'hex') : undefined;
+    if (!given || !timingSafeEqual(given, want)) throw signatureMismatch();
+    return { accessKeyId: parsed.accessKeyId };
+  }
+
+  private checked(req: Omit<SignedRequest, 'body'>, service: string): { parsed: Parsed; secret: string; pairs: [string, string][] } {
     const now = this.opts.now?.() ?? Date.now();
     const auth = first(req.headers.authorization);
     const pairs = parseQuery(req.rawQuery);
@@ -200,19 +225,7 @@ export class SigV4Verifier {
     // The key.
     const secret = this.opts.keys.secretFor(parsed.accessKeyId);
     if (secret === undefined) throw unrecognizedClient();
-
-    // The signature.
-    const canonicalHeaders = parsed.signedHeaders.map((h) => `${h}:${headerValue(req, h)}\n`).join('');
-    const payloadHash = req.body.length === 0 ? EMPTY_SHA256 : createHash('sha256').update(req.body).digest('hex');
-    const canonical = `${req.method}\n${canonicalPath(req.path)}\n${canonicalQuery(pairs)}\n${canonicalHeaders}\n${parsed.signedHeaders.join(';')}\n${payloadHash}`;
-    const scope = `${parsed.scopeDate}/${parsed.region}/${parsed.service}/aws4_request`;
-    const stringToSign = `${ALGORITHM}\n${parsed.amzDate}\n${scope}\n${createHash('sha256').update(canonical).digest('hex')}`;
-    const want = createHmac('sha256', this.signingKey(parsed.accessKeyId, secret, parsed.scopeDate, parsed.region, parsed.service))
-      .update(stringToSign)
-      .digest();
-    const given = /^[0-9a-f]{64}$/.test(parsed.signature) ? Buffer.from(parsed.signature, 'hex') : undefined;
-    if (!given || !timingSafeEqual(given, want)) throw signatureMismatch();
-    return { accessKeyId: parsed.accessKeyId };
+    return { parsed, secret, pairs };
   }
 
   /** Forgets derived keys of an access key (after it is deleted or replaced). */

@@ -25,6 +25,7 @@ import { errorMeta, requestMeta } from './frames.js';
 import { NodeJsExit, toRapidResponse, UnhandledPromiseRejection } from './node-errors.js';
 import { handlerMetadata, loadHandler, type Handler } from './node-loader.js';
 import { logError, patchConsole, setRequestId } from './node-logging.js';
+import { installAwsLambdaGlobal, ResponseStream } from './node-streaming.js';
 import { FrameType, type InitMeta, type InvokeMeta } from './protocol.js';
 
 /** One invoke in flight. */
@@ -115,9 +116,15 @@ export async function startNodeRuntime(ch: HostChannel, meta: InitMeta, started:
 
   let handler: Handler;
   let isAsync: boolean;
+  let streaming: boolean;
+  let highWaterMark: number | undefined;
+  installAwsLambdaGlobal();
   try {
     handler = await loadHandler(meta.taskRoot, meta.handler);
-    isAsync = handlerMetadata(handler).isAsync;
+    const hm = handlerMetadata(handler);
+    isAsync = hm.isAsync;
+    streaming = hm.streaming !== false;
+    highWaterMark = hm.highWaterMark;
   } catch (err) {
     // Lambda's runtime rejects its top-level await here: an uncaught exception.
     logError('Uncaught Exception', err);
@@ -183,6 +190,52 @@ export async function startNodeRuntime(ch: HostChannel, meta: InitMeta, started:
     }
     inv.completed = true;
     postResponse(inv, result);
+  };
+
+  /** A streamifyResponse handler: (event, responseStream, context), its bytes streamed to the host. */
+  const invokeStreaming = (inv: Invocation, event: unknown, context: object): void => {
+    const stream = new ResponseStream(ch, inv.id, highWaterMark);
+    const endOk = (): void => {
+      if (inv.posted || dead) return;
+      inv.completed = true;
+      stream.begin();
+      finish(inv);
+      ch.send(FrameType.ResponseEnd, requestMeta(inv.id));
+    };
+    const endError = (err: unknown): void => {
+      if (inv.posted || dead) return;
+      inv.completed = true;
+      if (!stream.isStarted) {
+        postError(inv, err, true);
+        return;
+      }
+      logError('Invoke Error', err);
+      const body = toRapidResponse(err);
+      finish(inv);
+      ch.send(FrameType.ResponseEnd, errorMeta(inv.id, String(body.errorType)), JSON.stringify(body));
+    };
+    stream.on('finish', endOk);
+    stream.on('error', endError);
+    stream.on('close', () => {
+      // destroy() without an error: the response ends where it is.
+      if (!stream.errored) endOk();
+    });
+    inv.onEmpty = () => {
+      if (isAsync) endError(new NodeJsExit());
+      else if (!stream.writableEnded) stream.end();
+    };
+    const result = (handler as unknown as (e: unknown, s: ResponseStream, c: unknown) => unknown)(event, stream, context);
+    if (isPromise(result)) {
+      (result as Promise<unknown>).then(
+        () => {
+          if (!stream.writableEnded && !stream.destroyed) stream.end();
+        },
+        (err: unknown) => {
+          endError(err);
+          stream.destroy();
+        },
+      );
+    }
   };
 
   function invoke(m: InvokeMeta, payload: Buffer): void {
@@ -255,6 +308,10 @@ export async function startNodeRuntime(ch: HostChannel, meta: InitMeta, started:
           return deadline - Date.now();
         },
       };
+      if (streaming) {
+        invokeStreaming(inv, event, context);
+        return;
+      }
       const result = handler(event, context, callback);
       if (isPromise(result)) {
         (result as Promise<unknown>).then(context.succeed, context.fail).catch(context.fail);

@@ -21,6 +21,12 @@ export const FrameType = {
   Log: 14,
   /** guest -> host: the runtime process exited. */
   Exit: 15,
+  /** guest -> host: a streamed response begins (meta StreamStartMeta); chunks and one ResponseEnd follow. */
+  ResponseStart: 16,
+  /** guest -> host: the next bytes of the streamed response (meta empty, payload = the bytes). */
+  ResponseChunk: 17,
+  /** guest -> host: the streamed response is over (meta StreamEndMeta; with errorType, payload = the error body). */
+  ResponseEnd: 18,
 } as const;
 export type FrameTypeValue = (typeof FrameType)[keyof typeof FrameType];
 
@@ -57,6 +63,21 @@ export interface ResultMeta {
   /** For Error frames: Lambda-Runtime-Function-Error-Type, or the runtime's own type. */
   errorType?: string;
 }
+
+export interface StreamStartMeta {
+  requestId: string;
+  /** The stream's content type (the Node runtime's setContentType, the runtime's Content-Type header). */
+  contentType: string;
+}
+
+export interface StreamEndMeta {
+  requestId: string;
+  /** Set when the stream ended with an error (Lambda-Runtime-Function-Error-Type, or the runtime's own type). */
+  errorType?: string;
+}
+
+/** Lambda's limit for a streamed response: 20 MiB (the host enforces it too). */
+export const STREAM_RESPONSE_MAX_BYTES = 20 * 1024 * 1024;
 
 export interface ExitMeta {
   code: number | null;

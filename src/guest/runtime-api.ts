@@ -13,7 +13,8 @@ import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { HostChannel } from './channel.js';
 import { errorMeta, requestMeta } from './frames.js';
-import { FrameType, type InvokeMeta } from './protocol.js';
+import { encodeWithLogs } from './frames.js';
+import { FrameType, STREAM_RESPONSE_MAX_BYTES, type InvokeMeta } from './protocol.js';
 
 /** Lambda's response limit for the Runtime API: 6 MiB + 100 bytes. */
 export const MAX_RESPONSE_BYTES = 6 * 1024 * 1024 + 100;
@@ -31,6 +32,11 @@ const INVALID_REQUEST_ID = '{"errorMessage":"Invalid request ID","errorType":"In
 const TOO_LARGE = `{"errorMessage":"Exceeded maximum allowed payload size (${MAX_RESPONSE_BYTES} bytes).","errorType":"RequestEntityTooLarge"}\n`;
 const TOO_LARGE_FOR_HOST = JSON.stringify({
   errorMessage: `Response payload size exceeded maximum allowed payload size (${MAX_RESPONSE_BYTES} bytes).`,
+  errorType: 'Function.ResponseSizeTooLarge',
+});
+const STREAM_TOO_LARGE = `{"errorMessage":"Exceeded maximum allowed payload size (${STREAM_RESPONSE_MAX_BYTES} bytes).","errorType":"RequestEntityTooLarge"}\n`;
+const STREAM_TOO_LARGE_FOR_HOST = JSON.stringify({
+  errorMessage: `Response payload size exceeded maximum allowed payload size (${STREAM_RESPONSE_MAX_BYTES} bytes).`,
   errorType: 'Function.ResponseSizeTooLarge',
 });
 const TRUNCATED = '{"errorMessage":"HTTP request detected as truncated","errorType":"Runtime.TruncatedResponse"}\n';
@@ -232,6 +238,9 @@ export class RuntimeApi {
       return this.reply(res, 403, forbidden(this.state, isError ? 'InvocationErrorResponse' : 'InvocationResponse'));
     }
     this.state = isError ? 'InvocationErrorResponse' : 'InvocationResponse';
+    if (!isError && headerText(req.headers['lambda-runtime-function-response-mode']).toLowerCase() === 'streaming') {
+      return this.streamedResult(req, res, current);
+    }
     const errorType = isError ? headerText(req.headers['lambda-runtime-function-error-type']) || 'Runtime.Unknown' : '';
     const limit = isError ? Infinity : MAX_RESPONSE_BYTES;
     const chunks: Buffer[] = [];
@@ -267,6 +276,52 @@ export class RuntimeApi {
       // The runtime went away in the middle of its body.
       this.state = 'RuntimeResponseSentState';
       this.ch.send(FrameType.Error, errorMeta(current.requestId, 'Runtime.TruncatedResponse'), TRUNCATED.trimEnd());
+    });
+  }
+
+  /**
+   * Lambda-Runtime-Function-Response-Mode: streaming: every chunk goes to the host as it arrives
+   * (ResponseStart, ResponseChunk..., ResponseEnd); the trailers Lambda-Runtime-Function-Error-Type
+   * and Lambda-Runtime-Function-Error-Body (base64) end the stream with an error. 20 MiB at most.
+   */
+  private streamedResult(req: http.IncomingMessage, res: http.ServerResponse, current: InvokeMeta): void {
+    const requestId = current.requestId;
+    const contentType = headerText(req.headers['content-type']) || 'application/octet-stream';
+    this.ch.send(FrameType.ResponseStart, JSON.stringify({ requestId, contentType }));
+    let size = 0;
+    let over = false;
+    let ended = false;
+    req.on('data', (chunk: Buffer) => {
+      if (over) return;
+      size += chunk.length;
+      if (size > STREAM_RESPONSE_MAX_BYTES) {
+        over = true;
+        this.ch.send(FrameType.ResponseEnd, errorMeta(requestId, 'Function.ResponseSizeTooLarge'), STREAM_TOO_LARGE_FOR_HOST);
+        return;
+      }
+      this.ch.flushLines();
+      this.ch.write(encodeWithLogs('', FrameType.ResponseChunk, '', chunk));
+    });
+    req.on('end', () => {
+      ended = true;
+      this.state = 'RuntimeResponseSentState';
+      setImmediate(() => {
+        if (over) return this.reply(res, 413, STREAM_TOO_LARGE);
+        const errorType = headerText(req.trailers['lambda-runtime-function-error-type']);
+        if (errorType !== '') {
+          const raw = headerText(req.trailers['lambda-runtime-function-error-body']);
+          const body = raw === '' ? JSON.stringify({ errorType, errorMessage: '' }) : Buffer.from(raw, 'base64');
+          this.ch.send(FrameType.ResponseEnd, errorMeta(requestId, errorType), body);
+        } else {
+          this.ch.send(FrameType.ResponseEnd, requestMeta(requestId));
+        }
+        this.reply(res, 202, ACCEPTED);
+      });
+    });
+    req.on('close', () => {
+      if (ended || over) return;
+      this.state = 'RuntimeResponseSentState';
+      this.ch.send(FrameType.ResponseEnd, errorMeta(requestId, 'Runtime.TruncatedResponse'), TRUNCATED.trimEnd());
     });
   }
 

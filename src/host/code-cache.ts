@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CodeStore } from '../store/code.js';
+import { invalidZipFile } from '../errors.js';
 import { unpackZip } from './unpack.js';
 
 export class CodeCache {
@@ -44,7 +45,14 @@ export class CodeCache {
     const zipPath = `${tmp}.zip`;
     try {
       await writeFile(zipPath, zip);
-      await unpackZip(zipPath, tmp);
+      try {
+        await unpackZip(zipPath, tmp);
+      } catch (err) {
+        // The host's fault (a full disk, ...): not the package's.
+        if (typeof (err as NodeJS.ErrnoException).code === 'string' && /^E[A-Z]+$/.test((err as NodeJS.ErrnoException).code!)) throw err;
+        // The package's fault (a lying directory, an escaping path or link, too large unzipped): Lambda's 502, with why.
+        throw invalidZipFile(`Lambda could not unzip the deployment package: ${(err as Error).message}`);
+      }
       await rename(tmp, dir);
     } finally {
       await rm(zipPath, { force: true });

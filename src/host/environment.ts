@@ -17,9 +17,11 @@ export interface EnvironmentInput {
   runtimeDir?: string;
   /** Layers root (/opt). */
   optDir?: string;
+  /** AWS_LAMBDA_INITIALIZATION_TYPE; 'on-demand' unless the sandbox is provisioned concurrency. */
+  initializationType?: 'on-demand' | 'provisioned-concurrency';
 }
 
-export function lambdaEnvironment({ fn, account, taskRoot, logStream, runtimeDir = RUNTIME_DIR, optDir = '/opt' }: EnvironmentInput): Record<string, string> {
+export function lambdaEnvironment({ fn, account, taskRoot, logStream, runtimeDir = RUNTIME_DIR, optDir = '/opt', initializationType = 'on-demand' }: EnvironmentInput): Record<string, string> {
   const family = runtimeInfo(fn.runtime)?.family ?? 'provided';
   // Lambda lets a function extend these; the reserved ones below it cannot touch.
   const extendable: Record<string, string> = {
@@ -52,7 +54,7 @@ export function lambdaEnvironment({ fn, account, taskRoot, logStream, runtimeDir
     AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(fn.memorySize),
     AWS_LAMBDA_LOG_GROUP_NAME: fn.logging.logGroup,
     AWS_LAMBDA_LOG_STREAM_NAME: logStream,
-    AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
+    AWS_LAMBDA_INITIALIZATION_TYPE: initializationType,
   };
   return env;
 }

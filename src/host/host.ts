@@ -6,6 +6,7 @@ import type { Account } from '../control/arn.js';
 import type { FunctionVersion } from '../control/model.js';
 import { runtimeInfo } from '../control/runtimes.js';
 import { INIT_TIMEOUT_SECONDS } from '../limits.js';
+import type { CreateSandboxOptions } from '../placement/placement.js';
 import type { SandboxDriver } from '../sandbox/driver.js';
 import type { CodeStore } from '../store/code.js';
 import { base64ToHex } from '../store/code.js';
@@ -57,7 +58,7 @@ export class WorkerHost {
   }
 
   /** Creates a sandbox for a function version and runs its Init. Rejects with InitFailure. */
-  async createSandbox(fn: FunctionVersion): Promise<Sandbox> {
+  async createSandbox(fn: FunctionVersion, opts: CreateSandboxOptions = {}): Promise<Sandbox> {
     const taskRoot = await this.cache.taskRoot(base64ToHex(fn.codeSha256));
     // Layers: unpacked and merged in order into one read-only folder, the sandbox's /opt.
     const layers = fn.layerCode ?? [];
@@ -88,6 +89,7 @@ export class WorkerHost {
           account: this.opts.account,
           taskRoot: proc.taskRootInGuest,
           logStream,
+          ...(opts.initializationType !== undefined ? { initializationType: opts.initializationType } : {}),
           ...(proc.runtimeDirInGuest !== undefined ? { runtimeDir: proc.runtimeDirInGuest } : {}),
           ...(proc.optDirInGuest !== undefined ? { optDir: proc.optDirInGuest } : {}),
         }),
@@ -99,6 +101,8 @@ export class WorkerHost {
       },
       INIT_TIMEOUT_SECONDS * 1000,
     );
+    // Provisioned concurrency: Init ran ahead of any invoke, so none reports it.
+    if (opts.initializationType === 'provisioned-concurrency') sandbox.markPrewarmed();
     return sandbox;
   }
 

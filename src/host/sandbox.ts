@@ -2,8 +2,8 @@
 // over the host-guest stream. Runs Init once, then one invoke at a time, with
 // the function's deadline and memory enforced from outside.
 import { FunctionErrorType } from '../errors.js';
-import { LOG_TAIL_BYTES, SYNC_RESPONSE_MAX_BYTES } from '../limits.js';
-import { encodeFrame, FrameDecoder, FrameType, type Frame, type InitMeta, type InvokeMeta } from '../guest/protocol.js';
+import { LOG_PER_INVOKE_MAX_BYTES, LOG_TAIL_BYTES, SYNC_RESPONSE_MAX_BYTES } from '../limits.js';
+import { encodeFrame, FrameDecoder, FrameType, STREAM_RESPONSE_MAX_BYTES, type Frame, type InitMeta, type InvokeMeta } from '../guest/protocol.js';
 import type { SandboxExit, SandboxProcess } from '../sandbox/driver.js';
 import { endLine, platformLine, reportLine, startLine } from './report.js';
 
@@ -22,6 +22,20 @@ export interface SandboxInvoke {
   cognitoIdentity?: string;
   /** Collect the log tail (X-Amz-Log-Type: Tail). */
   tail: boolean;
+  /**
+   * The caller takes a streamed response as it comes (InvokeWithResponseStream, RESPONSE_STREAM
+   * function URLs). Without it a streamed response is buffered into `payload` (6 MB limit), as
+   * Lambda's Invoke does. A buffered response still arrives whole in the result (streamed unset).
+   */
+  stream?: ResponseSink;
+}
+
+/** Receives a streamed response: start once, then its chunks in order; the invoke's result ends it. */
+export interface ResponseSink {
+  /** The invoke service picked the version that runs (before any start/chunk). */
+  begin?(executedVersion: string): void;
+  start(contentType: string): void;
+  chunk(bytes: Buffer): void;
 }
 
 export interface SandboxResult {
@@ -35,6 +49,10 @@ export interface SandboxResult {
   initDurationMs?: number;
   /** False when the sandbox must not run another invoke. */
   reusable: boolean;
+  /** The response went to req.stream (payload is empty, or the error body when functionError is set). */
+  streamed?: boolean;
+  /** A streamed response's content type (also when it was buffered for a caller without a sink). */
+  contentType?: string;
 }
 
 export interface SandboxIdentity {
@@ -78,6 +96,7 @@ export function exitReason(exit: SandboxExit): string {
 const errorBody = (errorType: string, errorMessage: string): Buffer =>
   Buffer.from(JSON.stringify({ errorType, errorMessage }));
 
+const EMPTY = Buffer.alloc(0);
 const MEMORY_POLL_MS = 25;
 const EXIT_GRACE_MS = 1000;
 
@@ -91,6 +110,16 @@ interface Pending {
   watchdog: NodeJS.Timeout | undefined;
   timedOut: boolean;
   oom: boolean;
+  /** A streamed response: set at ResponseStart. */
+  stream?: StreamState;
+}
+
+interface StreamState {
+  contentType: string;
+  bytes: number;
+  /** Buffered for a caller without a sink (dropped once over the 6 MB limit). */
+  chunks: Buffer[] | undefined;
+  over: boolean;
 }
 
 export class Sandbox {
@@ -126,6 +155,12 @@ export class Sandbox {
   onDead(listener: () => void): void {
     if (this.state === 'dead') listener();
     else this.deadListeners.push(listener);
+  }
+
+  /** Init ran ahead of demand (provisioned concurrency): the first invoke reports no Init Duration and no init logs. */
+  markPrewarmed(): void {
+    this.pendingInitMs = undefined;
+    this.initLog = [];
   }
 
   /** Runs Init: resolves once the runtime is ready, rejects with InitFailure. */
@@ -185,6 +220,7 @@ export class Sandbox {
         oom: false,
       };
       this.initLog = [];
+      this.logKept = 0;
       this.current = pending;
       this.appendLog(startLine(req.requestId, identity.version));
       this.write(encodeFrame(FrameType.Invoke, meta, req.payload));
@@ -225,6 +261,11 @@ export class Sandbox {
         if (!this.current || f.meta.requestId !== this.current.req.requestId) return;
         this.finish(f.payload, String(f.meta.errorType ?? 'Unhandled'), true);
         return;
+      case FrameType.ResponseStart:
+      case FrameType.ResponseChunk:
+      case FrameType.ResponseEnd:
+        this.onStreamFrame(f);
+        return;
       case FrameType.Exit:
         // The runtime is on its way out and said how; its process exit ends the
         // sandbox. Should it linger, it is killed, keeping the reported status.
@@ -236,8 +277,73 @@ export class Sandbox {
     }
   }
 
+  private onStreamFrame(f: Frame): void {
+    const p = this.current;
+    if (!p) return;
+    const sink = p.req.stream;
+    if (f.type === FrameType.ResponseStart) {
+      if (f.meta.requestId !== p.req.requestId || p.stream) return;
+      const contentType = typeof f.meta.contentType === 'string' && f.meta.contentType !== '' ? f.meta.contentType : 'application/octet-stream';
+      p.stream = { contentType, bytes: 0, chunks: sink ? undefined : [], over: false };
+      sink?.start(contentType);
+      return;
+    }
+    const s = p.stream;
+    if (!s) return;
+    if (f.type === FrameType.ResponseChunk) {
+      if (s.over || f.payload.length === 0) return;
+      s.bytes += f.payload.length;
+      if (sink) {
+        if (s.bytes > STREAM_RESPONSE_MAX_BYTES) {
+          // The runtime is still writing: the sandbox is not reused.
+          s.over = true;
+          this.finish(
+            errorBody(FunctionErrorType.ResponseSizeTooLarge, `Response payload size exceeded maximum allowed payload size (${STREAM_RESPONSE_MAX_BYTES} bytes).`),
+            FunctionErrorType.ResponseSizeTooLarge,
+            false,
+          );
+          return;
+        }
+        sink.chunk(f.payload);
+      } else if (s.bytes > SYNC_RESPONSE_MAX_BYTES) {
+        s.over = true;
+        s.chunks = [];
+      } else {
+        s.chunks!.push(f.payload);
+      }
+      return;
+    }
+    // ResponseEnd
+    if (f.meta.requestId !== p.req.requestId) return;
+    const errorType = typeof f.meta.errorType === 'string' ? f.meta.errorType : undefined;
+    if (errorType !== undefined) {
+      this.finish(f.payload, errorType, true);
+    } else if (s.over) {
+      this.finish(
+        errorBody(FunctionErrorType.ResponseSizeTooLarge, `Response payload size exceeded maximum allowed payload size (${SYNC_RESPONSE_MAX_BYTES} bytes).`),
+        FunctionErrorType.ResponseSizeTooLarge,
+        true,
+      );
+    } else {
+      this.finish(sink ? EMPTY : Buffer.concat(s.chunks!, s.bytes), undefined, true);
+    }
+  }
+
+  /** Function output logged since the current invoke (or the init) began, bytes; a flood stops at the cap. */
+  private logKept = 0;
+
   private onLog(text: string): void {
     if (text.length === 0) return;
+    const room = LOG_PER_INVOKE_MAX_BYTES - this.logKept;
+    if (room <= 0) return;
+    const bytes = Buffer.byteLength(text);
+    if (bytes > room) {
+      const kept = Buffer.from(text).subarray(0, room).toString('utf8');
+      text = `${kept}${kept.endsWith('\n') ? '' : '\n'}[kindling] log truncated: this invoke wrote more than ${LOG_PER_INVOKE_MAX_BYTES} bytes of log\n`;
+      this.logKept = LOG_PER_INVOKE_MAX_BYTES;
+    } else {
+      this.logKept += bytes;
+    }
     if (this.current) this.appendLog(text);
     else {
       if (this.state === 'init') this.initLog.push(text);
@@ -329,6 +435,10 @@ export class Sandbox {
     }
     const result: SandboxResult = { payload, durationMs, reusable: alive };
     if (initDurationMs !== undefined) result.initDurationMs = initDurationMs;
+    if (p.stream) {
+      result.contentType = p.stream.contentType;
+      if (p.req.stream) result.streamed = true;
+    }
     if (errorType !== undefined) {
       result.functionError = 'Unhandled';
       result.errorType = errorType;

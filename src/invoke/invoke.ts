@@ -7,7 +7,7 @@ import type { ControlPlane } from '../control/functions.js';
 import type { FunctionVersion } from '../control/model.js';
 import { LATEST } from '../control/model.js';
 import { functionNotFound, tooManyRequests } from '../errors.js';
-import { InitFailure, type SandboxResult } from '../host/sandbox.js';
+import { InitFailure, type ResponseSink, type SandboxResult } from '../host/sandbox.js';
 import { endLine, reportLine, startLine } from '../host/report.js';
 import * as limits from '../limits.js';
 import type { WorkerManager } from '../workers/manager.js';
@@ -19,6 +19,8 @@ export interface InvokeInput {
   tail: boolean;
   clientContext?: string;
   traceId?: string;
+  /** Take a streamed response as it comes (see SandboxInvoke.stream). */
+  stream?: ResponseSink;
 }
 
 export interface InvokeOutput extends SandboxResult {
@@ -176,6 +178,7 @@ export class InvokeService {
   }
 
   private async run(fn: FunctionVersion, input: InvokeInput): Promise<InvokeOutput> {
+    input.stream?.begin?.(fn.version);
     let lease;
     try {
       lease = await this.workers.acquire(fn);
@@ -191,6 +194,7 @@ export class InvokeService {
       traceId: input.traceId ?? traceId(),
       ...(input.clientContext !== undefined ? { clientContext: input.clientContext } : {}),
       tail: input.tail,
+      ...(input.stream !== undefined ? { stream: input.stream } : {}),
     });
     this.workers.release(lease, result.reusable);
     return { ...result, executedVersion: fn.version, cold: lease.cold };

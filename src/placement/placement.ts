@@ -9,7 +9,12 @@ export interface PlacementHost {
   readonly id: string;
   readonly memoryMb: number;
   cachesCode(codeSha256: string): boolean;
-  createSandbox(fn: FunctionVersion): Promise<Sandbox>;
+  createSandbox(fn: FunctionVersion, opts?: CreateSandboxOptions): Promise<Sandbox>;
+}
+
+export interface CreateSandboxOptions {
+  /** AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand' (the default) or 'provisioned-concurrency'. */
+  initializationType?: 'on-demand' | 'provisioned-concurrency';
 }
 
 export interface Reservation {

@@ -3,7 +3,7 @@
 // without Init; new ones come from placement; idle ones are reaped.
 import type { FunctionVersion } from '../control/model.js';
 import { tooManyRequests } from '../errors.js';
-import type { Sandbox } from '../host/sandbox.js';
+import { InitFailure, type Sandbox } from '../host/sandbox.js';
 import type { Logger } from '../log.js';
 import type { PlacementService, Reservation } from '../placement/placement.js';
 
@@ -23,6 +23,41 @@ interface Pool {
   retired: boolean;
 }
 
+/** A provisioned-concurrency pool as GetProvisionedConcurrencyConfig reports it. */
+export interface ProvisionedStatus {
+  requested: number;
+  allocated: number;
+  available: number;
+  status: 'IN_PROGRESS' | 'READY' | 'FAILED';
+  statusReason?: string;
+}
+
+/**
+ * Provisioned concurrency: `target` sandboxes of one version initialized ahead
+ * of demand, never reaped or evicted, refilled when one dies or is retired.
+ */
+interface ProvisionedPool {
+  id: string;
+  fn: FunctionVersion;
+  key: string;
+  target: number;
+  idle: Sandbox[];
+  busy: Set<Sandbox>;
+  /** Inits under way. */
+  starting: number;
+  /** Reached `target` since the target was last set. */
+  ready: boolean;
+  /** Init failures in a row; at INIT_FAILURES_TO_FAIL the pool is FAILED. */
+  initFailures: number;
+  failedReason: string | undefined;
+  released: boolean;
+  retry: NodeJS.Timeout | undefined;
+}
+
+const INIT_FAILURES_TO_FAIL = 3;
+/** Wait before trying again when no host has room, or after a sandbox died. */
+const PROVISION_RETRY_MS = 500;
+
 export interface WorkerManagerOptions {
   idleMs: number;
   /** How often idle sandboxes are looked at, ms. */
@@ -36,6 +71,8 @@ export class WorkerManager {
   private readonly pools = new Map<string, Pool>();
   private readonly reservations = new WeakMap<Sandbox, Reservation>();
   private readonly poolOf = new WeakMap<Sandbox, Pool>();
+  private readonly provisioned = new Map<string, ProvisionedPool>();
+  private readonly provisionedOf = new WeakMap<Sandbox, ProvisionedPool>();
   private readonly reaper: NodeJS.Timeout;
   private closed = false;
   /** New sandboxes refused for want of room on every host (a counter, for metrics). */
@@ -52,6 +89,8 @@ export class WorkerManager {
 
   /** A sandbox for one invoke of fn: warm when one is idle, otherwise a new one (Init). */
   async acquire(fn: FunctionVersion): Promise<Lease> {
+    const warm = this.acquireProvisioned(fn);
+    if (warm) return warm;
     const pool = this.pool(fn);
     while (pool.idle.length > 0) {
       const sandbox = pool.idle.pop()!;
@@ -77,6 +116,17 @@ export class WorkerManager {
   /** Returns a sandbox after its invoke; it goes back to the warm pool when it may run again. */
   release(lease: Lease, reusable: boolean): void {
     const { sandbox } = lease;
+    const provisioned = this.provisionedOf.get(sandbox);
+    if (provisioned) {
+      provisioned.busy.delete(sandbox);
+      const live = provisioned.idle.length + provisioned.busy.size;
+      if (!reusable || provisioned.released || this.closed || sandbox.state !== 'ready' || live >= provisioned.target) {
+        sandbox.kill(); // refilled when its process is gone
+        return;
+      }
+      provisioned.idle.push(sandbox);
+      return;
+    }
     const pool = this.poolOf.get(sandbox);
     pool?.busy.delete(sandbox);
     if (!reusable || !pool || pool.retired || this.closed || sandbox.state !== 'ready') {
@@ -135,6 +185,19 @@ export class WorkerManager {
         });
       }
     }
+    for (const p of this.provisioned.values()) {
+      for (const s of [...p.idle, ...p.busy]) {
+        out.push({
+          id: s.identity.id,
+          functionName: p.fn.functionName,
+          version: p.fn.version,
+          state: p.busy.has(s) ? 'busy' : 'idle',
+          hostId: this.reservations.get(s)?.host.id,
+          memoryMb: s.identity.memoryMb,
+          lastUsed: s.lastUsed,
+        });
+      }
+    }
     return out;
   }
 
@@ -143,8 +206,155 @@ export class WorkerManager {
     clearInterval(this.reaper);
     const all: Sandbox[] = [];
     for (const pool of this.pools.values()) all.push(...pool.idle, ...pool.busy);
+    for (const pp of this.provisioned.values()) {
+      pp.released = true;
+      clearTimeout(pp.retry);
+      all.push(...pp.idle, ...pp.busy);
+    }
+    this.provisioned.clear();
     this.pools.clear();
     await Promise.all(all.map((s) => s.destroy()));
+  }
+
+  // --- provisioned concurrency ---
+
+  /**
+   * Keeps `n` sandboxes of fn initialized for the config `id` (function and
+   * qualifier). Calling it again updates the count, or moves the pool when
+   * the qualifier (an alias) now names another version.
+   */
+  provision(id: string, fn: FunctionVersion, n: number): void {
+    if (this.closed) return;
+    let pp = this.provisioned.get(id);
+    if (pp && pp.key !== poolKey(fn)) {
+      this.unprovision(id);
+      pp = undefined;
+    }
+    if (!pp) {
+      pp = { id, fn, key: poolKey(fn), target: n, idle: [], busy: new Set(), starting: 0, ready: false, initFailures: 0, failedReason: undefined, released: false, retry: undefined };
+      this.provisioned.set(id, pp);
+    } else {
+      pp.target = n;
+      pp.initFailures = 0;
+      pp.failedReason = undefined;
+      while (pp.idle.length + pp.busy.size > n && pp.idle.length > 0) pp.idle.shift()!.kill();
+      pp.ready = pp.idle.length + pp.busy.size >= n;
+    }
+    this.fill(pp);
+  }
+
+  /** Releases a provisioned pool: idle sandboxes end now, busy ones when their invoke returns. */
+  unprovision(id: string): void {
+    const pp = this.provisioned.get(id);
+    if (!pp) return;
+    pp.released = true;
+    clearTimeout(pp.retry);
+    this.provisioned.delete(id);
+    for (const s of pp.idle.splice(0)) s.kill();
+  }
+
+  provisionedStatus(id: string): ProvisionedStatus | undefined {
+    const pp = this.provisioned.get(id);
+    if (!pp) return undefined;
+    const allocated = Math.min(pp.target, pp.idle.length + pp.busy.size);
+    const status = pp.failedReason !== undefined ? 'FAILED' : pp.ready ? 'READY' : 'IN_PROGRESS';
+    return {
+      requested: pp.target,
+      allocated,
+      available: allocated,
+      status,
+      ...(pp.failedReason !== undefined ? { statusReason: pp.failedReason } : {}),
+    };
+  }
+
+  /** Provisioned pools, for metrics and the console. */
+  provisionedStats(): { id: string; functionName: string; version: string; target: number; idle: number; busy: number; starting: number }[] {
+    return [...this.provisioned.values()].map((p) => ({
+      id: p.id,
+      functionName: p.fn.functionName,
+      version: p.fn.version,
+      target: p.target,
+      idle: p.idle.length,
+      busy: p.busy.size,
+      starting: p.starting,
+    }));
+  }
+
+  private acquireProvisioned(fn: FunctionVersion): Lease | undefined {
+    if (this.provisioned.size === 0) return undefined;
+    const key = poolKey(fn);
+    for (const pp of this.provisioned.values()) {
+      if (pp.key !== key) continue;
+      while (pp.idle.length > 0) {
+        const sandbox = pp.idle.pop()!;
+        if (sandbox.state !== 'ready') continue;
+        pp.busy.add(sandbox);
+        return { sandbox, cold: false };
+      }
+    }
+    return undefined;
+  }
+
+  /** Starts Inits until the pool holds its target (counting those under way). */
+  private fill(pp: ProvisionedPool): void {
+    clearTimeout(pp.retry);
+    pp.retry = undefined;
+    while (!pp.released && !this.closed && pp.failedReason === undefined && pp.idle.length + pp.busy.size + pp.starting < pp.target) {
+      let reservation: Reservation;
+      try {
+        reservation = this.reserve(pp.fn);
+      } catch {
+        this.placementFailures--; // not an invoke refused; try again soon
+        this.retryFill(pp);
+        return;
+      }
+      pp.starting++;
+      void this.startProvisioned(pp, reservation);
+    }
+  }
+
+  private retryFill(pp: ProvisionedPool): void {
+    if (pp.released || this.closed || pp.retry) return;
+    pp.retry = setTimeout(() => {
+      pp.retry = undefined;
+      this.fill(pp);
+    }, PROVISION_RETRY_MS);
+    pp.retry.unref();
+  }
+
+  private async startProvisioned(pp: ProvisionedPool, reservation: Reservation): Promise<void> {
+    let sandbox: Sandbox;
+    try {
+      sandbox = await reservation.host.createSandbox(pp.fn, { initializationType: 'provisioned-concurrency' });
+    } catch (err) {
+      pp.starting--;
+      reservation.release();
+      pp.initFailures++;
+      this.log.warn({ err, functionName: pp.fn.functionName, version: pp.fn.version }, 'provisioned concurrency: Init failed');
+      if (pp.initFailures >= INIT_FAILURES_TO_FAIL) {
+        pp.failedReason = err instanceof InitFailure ? `FUNCTION_ERROR_INIT_FAILURE: ${err.errorType}` : 'Provisioned concurrency could not be allocated.';
+      } else this.retryFill(pp);
+      return;
+    }
+    pp.starting--;
+    this.reservations.set(sandbox, reservation);
+    this.provisionedOf.set(sandbox, pp);
+    sandbox.onDead(() => {
+      this.reservations.get(sandbox)?.release();
+      this.reservations.delete(sandbox);
+      pp.busy.delete(sandbox);
+      const i = pp.idle.indexOf(sandbox);
+      if (i !== -1) pp.idle.splice(i, 1);
+      // Refill after a short pause, so a sandbox that keeps dying cannot spin.
+      if (!pp.released && !this.closed) this.retryFill(pp);
+    });
+    if (pp.released || this.closed || pp.idle.length + pp.busy.size >= pp.target) {
+      sandbox.kill();
+      return;
+    }
+    pp.initFailures = 0;
+    pp.idle.push(sandbox);
+    if (pp.idle.length + pp.busy.size >= pp.target) pp.ready = true;
   }
 
   private pool(fn: FunctionVersion): Pool {

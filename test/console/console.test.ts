@@ -1,14 +1,17 @@
 // The web console end to end in a real (headless) Chromium against a real
 // `kindling up`: sign in, create a function from a zip, test-invoke it, read
 // its log, see it on the charts and the list, break it and see the error
-// counted, look at code, configuration, versions and hosts. Screenshots of
-// every page go to test-artifacts/console/.
+// counted, look at code, configuration, versions and hosts; configure
+// asynchronous invocation, send an Event invoke that fails, see it among the
+// failed events and redrive it. Screenshots of every page go to
+// test-artifacts/console/.
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ACCESS_KEY_ID, SECRET_ACCESS_KEY, makeZip, startKindling, type KindlingServer } from '../helpers/kindling.js';
+import { CreateFunctionCommand, PublishVersionCommand } from '@aws-sdk/client-lambda';
+import { ACCESS_KEY_ID, ROLE, SECRET_ACCESS_KEY, UUID, functionArn, lambdaClient, makeZip, startKindling, type KindlingServer } from '../helpers/kindling.js';
 import { noBrowser, openBrowser, type Browser } from './browser.js';
 
 // Page-side code below runs in the browser; the test project has no DOM types.
@@ -24,6 +27,13 @@ const HANDLER = `export const handler = async (event) => {
 };
 `;
 
+// Fails every time, after a pause long enough to see a redriven event off the failed list.
+const FAILING_HANDLER = `export const handler = async (event) => {
+  await new Promise((r) => setTimeout(r, event.sleepMs ?? 0));
+  throw new Error('async boom ' + event.n);
+};
+`;
+
 describe('the web console', { skip: noBrowser(), timeout: 180_000 }, () => {
   let server: KindlingServer;
   let browser: Browser;
@@ -31,7 +41,8 @@ describe('the web console', { skip: noBrowser(), timeout: 180_000 }, () => {
   let zipPath: string;
 
   before(async () => {
-    server = await startKindling();
+    // Retry delays and event ages at a thousandth: the async test does not wait minutes.
+    server = await startKindling({ args: ['--async-time-scale', '0.001'] });
     dir = await mkdtemp(join(tmpdir(), 'kindling-console-'));
     zipPath = join(dir, 'function.zip');
     await writeFile(zipPath, await makeZip({ 'index.mjs': HANDLER, 'lib/util.mjs': 'export const x = 1;\n' }));
@@ -209,6 +220,139 @@ describe('the web console', { skip: noBrowser(), timeout: 180_000 }, () => {
     await page.click('#signout');
     await page.waitForSelector('#signin');
     assert.equal(await page.evaluate(() => sessionStorage.getItem('kindling.session')), null);
+    assert.deepEqual(pageErrors, []);
+  });
+
+  test('asynchronous: event invoke config, an Event invoke that fails, failed events, redrive', async () => {
+    const { page, shot } = browser;
+    const pageErrors: string[] = [];
+    const onError = (e: Error) => pageErrors.push(e.message);
+    page.on('pageerror', onError);
+    const name = 'console-async';
+    const lambda = lambdaClient(server.url);
+    await lambda.send(
+      new CreateFunctionCommand({
+        FunctionName: name,
+        Runtime: 'nodejs20.x',
+        Handler: 'index.handler',
+        Role: ROLE,
+        Timeout: 10,
+        Code: { ZipFile: await makeZip({ 'index.mjs': FAILING_HANDLER }) },
+      }),
+    );
+    await lambda.send(new PublishVersionCommand({ FunctionName: name }));
+
+    await page.goto(`${server.url}/console#/functions/${name}/async`);
+    if (await page.$('#signin')) {
+      await page.fill('#access-key-id', ACCESS_KEY_ID);
+      await page.fill('#secret-access-key', SECRET_ACCESS_KEY);
+      await page.click('#signin button[type=submit]');
+    }
+    await page.waitForSelector('#eic-none');
+    assert.match((await page.textContent('#eic-none')) ?? '', /doesn't have an EventInvokeConfig.*2 retries after a function error; events kept up to 6 h/);
+    await page.waitForSelector('#failed-empty');
+    // The qualifiers: $LATEST and the published version.
+    assert.deepEqual(await page.$$eval('#eic-qualifier option', (els) => els.map((e) => e.getAttribute('value'))), ['$LATEST', '1']);
+
+    // Refusals show Lambda's messages.
+    await page.fill('#eic-retries', '5');
+    await page.click('#eic-save');
+    await page.waitForSelector('#event-invoke-config .notice.error');
+    assert.match((await page.textContent('#event-invoke-config .notice.error')) ?? '', /^ValidationException: .*maximumRetryAttempts.*less than or equal to 2/);
+    await page.fill('#eic-retries', '');
+    await page.fill('#eic-on-failure', functionArn(name));
+    await page.click('#eic-save');
+    await page.waitForSelector("#event-invoke-config .notice.error >> text=You can't specify the function as a destination for itself.");
+    await page.fill('#eic-on-failure', '');
+    await page.click('#eic-save');
+    await page.waitForSelector('#event-invoke-config .notice.error >> text=You must specify at least one of error handling or destination setting.');
+
+    // No retries for $LATEST; it is kept.
+    await page.fill('#eic-retries', '0');
+    await page.fill('#eic-max-age', '3600');
+    await page.click('#eic-save');
+    await page.waitForSelector('#event-invoke-config .notice.ok');
+    assert.match((await page.textContent('#eic-current')) ?? '', /0 retries after a function error; events kept up to 1 h/);
+    await page.reload();
+    await page.waitForSelector('#eic-current dl');
+    assert.equal(await page.inputValue('#eic-retries'), '0');
+    assert.equal(await page.inputValue('#eic-max-age'), '3600');
+    assert.ok(((await page.textContent('#eic-current')) ?? '').includes(functionArn(name, '$LATEST')));
+    // Version 1 has none of its own.
+    await page.selectOption('#eic-qualifier', '1');
+    await page.waitForSelector('#eic-none');
+    assert.equal(await page.inputValue('#eic-retries'), '');
+    assert.match((await page.textContent('#eic-none')) ?? '', /console-async:1 doesn't have an EventInvokeConfig/);
+
+    // An Event invoke from the Test tab: 202 and the request id.
+    await page.click('[data-tab=test]');
+    await page.waitForSelector('#test-type');
+    await page.selectOption('#test-type', 'Event');
+    await page.fill('#test-payload', '{"n":1,"sleepMs":1500}');
+    await page.click('#test-invoke');
+    await page.waitForSelector('#test-queued');
+    assert.equal(await page.textContent('#test-queued h2'), 'Queued (202 Accepted)');
+    const requestId = (await page.textContent('#test-request-id')) ?? '';
+    assert.match(requestId, UUID);
+    await shot('12-test-invoke-event');
+
+    // It fails once (no retries) and shows up among the failed events.
+    const waitForFailed = async (): Promise<void> => {
+      const deadline = Date.now() + 30_000;
+      while (!(await page.$('tr.failed-event'))) {
+        assert.ok(Date.now() < deadline, 'the failed event did not show up');
+        await page.click('#failed-refresh');
+        await page.waitForTimeout(250);
+      }
+    };
+    await page.click('[data-tab=async]');
+    await page.waitForSelector('#queue-counts .count');
+    await waitForFailed();
+    const row = async () => ({
+      rows: (await page.$$('tr.failed-event')).length,
+      requestId: await page.textContent('tr.failed-event .request-id'),
+      condition: await page.textContent('tr.failed-event .condition'),
+      invokes: await page.textContent('tr.failed-event .invokes'),
+      error: await page.textContent('tr.failed-event .error'),
+    });
+    assert.deepEqual(await row(), { rows: 1, requestId, condition: 'RetriesExhausted', invokes: '1', error: 'Error: async boom 1' });
+    assert.equal(await page.textContent('[data-count=Failed] b'), '1');
+    // The invocation record on expand.
+    assert.equal(await page.isVisible('tr.record-row pre'), false);
+    await page.click('tr.failed-event .toggle');
+    await page.waitForSelector('tr.record-row pre', { state: 'visible' });
+    const record = JSON.parse((await page.textContent('tr.record-row pre')) ?? '') as {
+      requestContext: { requestId: string; condition: string; approximateInvokeCount: number };
+      requestPayload: unknown;
+      responseContext: { functionError: string };
+    };
+    assert.equal(record.requestContext.requestId, requestId);
+    assert.equal(record.requestContext.condition, 'RetriesExhausted');
+    assert.deepEqual(record.requestPayload, { n: 1, sleepMs: 1500 });
+    assert.equal(record.responseContext.functionError, 'Unhandled');
+    await shot('13-async');
+
+    // Redrive all: off the list while it runs again, then back (it fails again), same request id.
+    await page.click('#redrive-all');
+    await page.waitForSelector('#event-queue .notice.ok >> text=Redrove 1 event:');
+    await page.waitForSelector('#failed-empty');
+    const queued = await page.$$eval('#queue-counts .count b', (els) => els.map((e) => Number(e.textContent)));
+    assert.equal(queued[0]! + queued[1]! + queued[2]!, 1, `one event visible, in flight or delayed: ${queued.join(' ')}`);
+    assert.equal(queued[3], 0);
+    await waitForFailed();
+    assert.deepEqual({ ...(await row()), invokes: undefined }, { rows: 1, requestId, condition: 'RetriesExhausted', invokes: undefined, error: 'Error: async boom 1' });
+
+    // Redrive one event by its button: the same again.
+    await page.click('tr.failed-event .redrive');
+    await page.waitForSelector('#event-queue .notice.ok >> text=Redrove 1 event.');
+    await page.waitForSelector('#failed-empty');
+    await waitForFailed();
+    assert.equal((await row()).requestId, requestId);
+    await page.click('tr.failed-event .toggle');
+    await page.waitForSelector('tr.record-row pre', { state: 'visible' });
+    await shot('14-async-redriven');
+
+    page.off('pageerror', onError);
     assert.deepEqual(pageErrors, []);
   });
 });

@@ -122,6 +122,17 @@ export class Api {
     return this.invokeResult(res, performance.now() - started);
   }
 
+  /** An asynchronous (Event) invoke: queued, answered 202 with the request id the handler will see. */
+  async invokeEvent(name: string, payload: string, qualifier?: string): Promise<{ status: number; requestId: string }> {
+    const res = await this.raw('POST', `/2015-03-31/functions/${seg(name)}/invocations`, {
+      query: { Qualifier: qualifier },
+      headers: { 'content-type': 'application/json', 'x-amz-invocation-type': 'Event' },
+      text: payload,
+    });
+    await res.text();
+    return { status: res.status, requestId: res.headers.get('x-amzn-requestid') ?? '' };
+  }
+
   private async invokeResult(res: Response, roundTripMs: number): Promise<InvokeResult> {
     const payload = await res.text();
     const b64 = res.headers.get('x-amz-log-result');
@@ -177,6 +188,35 @@ export class Api {
 
   functionSeries = (name: string, minutes: number) =>
     this.json<{ Points: SeriesPoint[] }>('GET', `/kindling/2024-01-01/metrics/functions/${seg(name)}`, { query: { minutes: String(minutes) } }).then((r) => r.Points);
+
+  getEventInvokeConfig = (name: string, qualifier?: string) =>
+    this.json<EventInvokeConfig>('GET', `/2019-09-25/functions/${seg(name)}/event-invoke-config`, { query: { Qualifier: qualifier } });
+
+  putEventInvokeConfig = (name: string, qualifier: string | undefined, input: Record<string, unknown>) =>
+    this.json<EventInvokeConfig>('PUT', `/2019-09-25/functions/${seg(name)}/event-invoke-config`, { query: { Qualifier: qualifier }, json: input });
+
+  deleteEventInvokeConfig = (name: string, qualifier?: string) =>
+    this.raw('DELETE', `/2019-09-25/functions/${seg(name)}/event-invoke-config`, { query: { Qualifier: qualifier } });
+
+  eventQueue = (name: string) => this.json<QueueCounts>('GET', `/kindling/2024-01-01/functions/${seg(name)}/queue`);
+
+  /** The function's failed events, oldest first (up to `max`, following NextMarker). */
+  listFailedEvents = async (name: string, max = 500): Promise<{ events: FailedEvent[]; more: boolean }> => {
+    const events: FailedEvent[] = [];
+    let marker: string | undefined;
+    do {
+      const page = await this.json<{ FailedEvents: FailedEvent[]; NextMarker?: string }>('GET', `/kindling/2024-01-01/functions/${seg(name)}/failed-events`, {
+        query: { Marker: marker },
+      });
+      events.push(...page.FailedEvents);
+      marker = page.NextMarker;
+    } while (marker && events.length < max);
+    return { events, more: marker !== undefined };
+  };
+
+  /** Queues failed events again (all of them without ids); answers how many. */
+  redriveFailedEvents = (name: string, ids?: string[]) =>
+    this.json<{ Redriven: number }>('POST', `/kindling/2024-01-01/functions/${seg(name)}/failed-events/redrive`, { json: ids ? { Ids: ids } : {} }).then((r) => r.Redriven);
 
   hosts = () => this.json<{ Hosts: HostInfo[]; PlacementFailures: number }>('GET', '/kindling/2024-01-01/hosts');
 }
@@ -260,4 +300,32 @@ export interface HostInfo {
   ReservedMb: number;
   FreeMb: number;
   Sandboxes: { Id: string; FunctionName: string; Version: string; State: string; MemoryMb: number; LastUsed: number }[];
+}
+
+export interface EventInvokeConfig {
+  FunctionArn: string;
+  LastModified: number;
+  MaximumRetryAttempts?: number;
+  MaximumEventAgeInSeconds?: number;
+  DestinationConfig?: { OnSuccess?: { Destination?: string }; OnFailure?: { Destination?: string } };
+}
+
+export interface QueueCounts {
+  Visible: number;
+  InFlight: number;
+  Delayed: number;
+  Failed: number;
+}
+
+export interface FailedEvent {
+  Id: string;
+  RequestId: string;
+  FunctionArn: string;
+  Condition: string;
+  ApproximateInvokeCount?: number;
+  EnqueuedAt: string;
+  FailedAt: string;
+  ErrorType?: string;
+  ErrorMessage?: string;
+  Record: unknown;
 }

@@ -1,7 +1,7 @@
 // The Kindling console: a hash-routed single-page app over Kindling's own
 // public API (SigV4-signed in the browser). Pages: functions, one function
-// (configuration, code, test, monitor, logs, versions), hosts.
-import { Api, ApiError, clearSession, encodeBase64, loadSession, saveSession, type FunctionConfiguration, type LogEvent, type Session } from './api.js';
+// (configuration, code, test, asynchronous, monitor, logs, versions), hosts.
+import { Api, ApiError, clearSession, encodeBase64, loadSession, saveSession, type EventInvokeConfig, type FailedEvent, type FunctionConfiguration, type LogEvent, type Session } from './api.js';
 import { lineChart } from './charts.js';
 import { clear, fmtAgo, fmtBytes, fmtTime, h, logText } from './dom.js';
 import { listZip } from './zip.js';
@@ -256,6 +256,7 @@ const TABS: [string, string][] = [
   ['configuration', 'Configuration'],
   ['code', 'Code'],
   ['test', 'Test'],
+  ['async', 'Asynchronous'],
   ['monitor', 'Monitor'],
   ['logs', 'Logs'],
   ['versions', 'Versions & aliases'],
@@ -278,6 +279,8 @@ async function functionPage(main: HTMLElement, name: string, tab: string): Promi
         return codeTab(body, name, fn.Configuration, fn.Code.Location);
       case 'test':
         return testTab(body, name);
+      case 'async':
+        return asyncTab(body, name);
       case 'monitor':
         return monitorTab(body, name);
       case 'logs':
@@ -481,6 +484,12 @@ function testTab(body: HTMLElement, name: string): void {
   const msg = h('div');
   const result = h('div', { id: 'test-result' });
   const run = h('button', { class: 'primary', id: 'test-invoke' }, 'Invoke');
+  const invocationType = h(
+    'select',
+    { id: 'test-type', title: 'Invocation type' },
+    h('option', { value: 'RequestResponse' }, 'Synchronous (RequestResponse)'),
+    h('option', { value: 'Event' }, 'Asynchronous (Event)'),
+  );
   run.addEventListener('click', () => {
     void act(msg, async () => {
       try {
@@ -490,6 +499,27 @@ function testTab(body: HTMLElement, name: string): void {
       }
       run.setAttribute('disabled', '');
       try {
+        if (invocationType.value === 'Event') {
+          const q = await api!.invokeEvent(name, payload.value);
+          result.replaceChildren(
+            h(
+              'div',
+              { class: 'card result queued', id: 'test-queued' },
+              h('h2', null, `Queued (${q.status} Accepted)`),
+              h('div', { class: 'facts' }, h('span', null, 'request id ', h('code', { id: 'test-request-id' }, q.requestId))),
+              h(
+                'p',
+                { class: 'muted' },
+                'The event runs in the background, with retries as the event invoke config says; see its log in ',
+                h('a', { href: `#/functions/${encodeURIComponent(name)}/logs` }, 'Logs'),
+                ' and, if it fails for good, its record under ',
+                h('a', { href: `#/functions/${encodeURIComponent(name)}/async` }, 'Asynchronous'),
+                '.',
+              ),
+            ),
+          );
+          return;
+        }
         const r = await api!.invoke(name, payload.value);
         let pretty = r.payload;
         try {
@@ -562,11 +592,262 @@ function testTab(body: HTMLElement, name: string): void {
         ),
       ),
       payload,
-      run,
+      h('div', { class: 'row invoke-row' }, run, invocationType),
       msg,
     ),
     result,
   );
+}
+
+// --- asynchronous invocation ---
+
+const DEFAULT_RETRIES = 2;
+const DEFAULT_MAX_AGE_S = 21600;
+
+function fmtSeconds(s: number): string {
+  if (s % 3600 === 0) return `${s / 3600} h`;
+  if (s % 60 === 0) return `${s / 60} min`;
+  return `${s} s`;
+}
+
+/** An optional whole number from a field: undefined when blank, the raw text when not a number (the API says why). */
+function optionalInt(input: HTMLInputElement): number | string | undefined {
+  const t = input.value.trim();
+  if (!t) return undefined;
+  return /^-?\d+$/.test(t) ? Number(t) : t;
+}
+
+async function asyncTab(body: HTMLElement, name: string): Promise<void> {
+  // Event invoke config, per qualifier.
+  const qualifier = h('select', { id: 'eic-qualifier' }, h('option', { value: '$LATEST' }, '$LATEST'));
+  const current = h('div', { id: 'eic-current' }, h('p', { class: 'muted' }, 'Loading…'));
+  const retries = h('input', { id: 'eic-retries', type: 'number', min: 0, max: 2, placeholder: `default ${DEFAULT_RETRIES}` });
+  const maxAge = h('input', { id: 'eic-max-age', type: 'number', min: 60, max: 21600, placeholder: `default ${DEFAULT_MAX_AGE_S}` });
+  const onSuccess = h('input', { id: 'eic-on-success', placeholder: 'arn:aws:lambda:REGION:ACCOUNT:function:NAME' });
+  const onFailure = h('input', { id: 'eic-on-failure', placeholder: 'arn:aws:lambda:REGION:ACCOUNT:function:NAME' });
+  const cmsg = h('div');
+  const q = () => (qualifier.value === '$LATEST' ? undefined : qualifier.value);
+
+  const showConfig = (c: EventInvokeConfig | undefined, missing?: string) => {
+    retries.value = c?.MaximumRetryAttempts !== undefined ? String(c.MaximumRetryAttempts) : '';
+    maxAge.value = c?.MaximumEventAgeInSeconds !== undefined ? String(c.MaximumEventAgeInSeconds) : '';
+    onSuccess.value = c?.DestinationConfig?.OnSuccess?.Destination ?? '';
+    onFailure.value = c?.DestinationConfig?.OnFailure?.Destination ?? '';
+    const r = c?.MaximumRetryAttempts ?? DEFAULT_RETRIES;
+    const age = c?.MaximumEventAgeInSeconds ?? DEFAULT_MAX_AGE_S;
+    const policy = `${r} retr${r === 1 ? 'y' : 'ies'} after a function error; events kept up to ${fmtSeconds(age)}.`;
+    current.replaceChildren(
+      c
+        ? kv([
+            ['ARN', h('code', null, c.FunctionArn)],
+            ['Last modified', fmtTime(c.LastModified * 1000)],
+            ['In effect', policy],
+            ['On success', c.DestinationConfig?.OnSuccess?.Destination ?? '—'],
+            ['On failure', c.DestinationConfig?.OnFailure?.Destination ?? '— (kept with the failed events below)'],
+          ])
+        : h('p', { class: 'muted', id: 'eic-none' }, `${missing ?? 'No event invoke config.'} Lambda's defaults apply: ${policy}`),
+    );
+  };
+
+  const loadConfig = async () => {
+    clear(cmsg);
+    try {
+      showConfig(await api!.getEventInvokeConfig(name, q()));
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 404) showConfig(undefined, err.message);
+      else current.replaceChildren(notice('error', errorText(err)));
+    }
+  };
+  qualifier.addEventListener('change', () => void loadConfig());
+
+  const configForm = h(
+    'form',
+    {
+      class: 'card',
+      id: 'event-invoke-config',
+      // The API checks the ranges and says why, in Lambda's words.
+      novalidate: true,
+      onsubmit: (ev: Event) => {
+        ev.preventDefault();
+        void act(cmsg, async () => {
+          const input: Record<string, unknown> = {};
+          const r = optionalInt(retries);
+          const a = optionalInt(maxAge);
+          if (r !== undefined) input.MaximumRetryAttempts = r;
+          if (a !== undefined) input.MaximumEventAgeInSeconds = a;
+          const ok = onSuccess.value.trim();
+          const bad = onFailure.value.trim();
+          if (ok || bad) input.DestinationConfig = { ...(ok ? { OnSuccess: { Destination: ok } } : {}), ...(bad ? { OnFailure: { Destination: bad } } : {}) };
+          const saved = await api!.putEventInvokeConfig(name, q(), input);
+          showConfig(saved);
+          return `Saved the event invoke config of ${qualifier.value}.`;
+        });
+      },
+    },
+    h('h2', null, 'Event invoke config'),
+    h('div', { class: 'row' }, h('label', { class: 'inline' }, 'Qualifier ', qualifier)),
+    current,
+    h(
+      'div',
+      { class: 'grid' },
+      h('label', null, 'Maximum retry attempts (0-2)', retries),
+      h('label', null, 'Maximum event age (60-21600 s)', maxAge),
+      h('span'),
+      h('label', { class: 'wide' }, 'On-success destination (Lambda function ARN)', onSuccess),
+      h('label', { class: 'wide' }, 'On-failure destination (Lambda function ARN)', onFailure),
+    ),
+    h('button', { type: 'submit', class: 'primary', id: 'eic-save' }, 'Save'),
+    ' ',
+    h(
+      'button',
+      {
+        type: 'button',
+        id: 'eic-delete',
+        onclick: () =>
+          void act(cmsg, async () => {
+            await api!.deleteEventInvokeConfig(name, q());
+            showConfig(undefined);
+            return `Removed the event invoke config of ${qualifier.value}.`;
+          }),
+      },
+      'Remove config',
+    ),
+    cmsg,
+  );
+
+  // Queue counts and failed events.
+  const counts = h('div', { class: 'counts', id: 'queue-counts' });
+  const fmsg = h('div');
+  const failed = h('div', { id: 'failed-events' }, h('p', { class: 'muted' }, 'Loading…'));
+  const expanded = new Set<string>();
+
+  const renderFailed = (events: FailedEvent[], more: boolean) => {
+    if (events.length === 0) {
+      failed.replaceChildren(h('p', { class: 'empty', id: 'failed-empty' }, 'No failed events.'));
+      return;
+    }
+    const rows = events.flatMap((e) => {
+      const record = h('tr', { class: 'record-row', 'data-record': e.Id, hidden: !expanded.has(e.Id) }, h('td', { colspan: 8 }, h('pre', { class: 'mono' }, JSON.stringify(e.Record, null, 2))));
+      const toggle = h('button', { class: 'small toggle', 'aria-expanded': String(expanded.has(e.Id)) }, expanded.has(e.Id) ? '▾' : '▸');
+      toggle.addEventListener('click', () => {
+        const open = record.hidden;
+        record.hidden = !open;
+        toggle.textContent = open ? '▾' : '▸';
+        toggle.setAttribute('aria-expanded', String(open));
+        if (open) expanded.add(e.Id);
+        else expanded.delete(e.Id);
+      });
+      const error = [e.ErrorType, e.ErrorMessage].filter(Boolean).join(': ');
+      return [
+        h(
+          'tr',
+          { class: 'failed-event', 'data-id': e.Id },
+          h('td', null, toggle),
+          h('td', { class: 'num id' }, e.Id),
+          h('td', { class: 'request-id' }, h('code', null, e.RequestId)),
+          h('td', { class: 'condition' }, h('span', { class: 'badge failed' }, e.Condition)),
+          h('td', { class: 'num invokes' }, e.ApproximateInvokeCount !== undefined ? String(e.ApproximateInvokeCount) : '—'),
+          h('td', { class: 'failed-at', title: e.FailedAt }, fmtAgo(e.FailedAt)),
+          h('td', { class: 'error' }, error || '—'),
+          h(
+            'td',
+            null,
+            h(
+              'button',
+              {
+                class: 'small redrive',
+                onclick: () =>
+                  void act(fmsg, async () => {
+                    const n = await api!.redriveFailedEvents(name, [e.Id]);
+                    await loadQueue();
+                    return `Redrove ${n} event${n === 1 ? '' : 's'}.`;
+                  }),
+              },
+              'Redrive',
+            ),
+          ),
+        ),
+        record,
+      ];
+    });
+    failed.replaceChildren(
+      h(
+        'table',
+        { class: 'list failed', id: 'failed-table' },
+        h('thead', null, h('tr', null, ['', 'ID', 'Request id', 'Condition', 'Invokes', 'Failed', 'Error', ''].map((c, i) => h('th', { class: i === 1 || i === 4 ? 'num' : '' }, c)))),
+        h('tbody', null, rows),
+      ),
+      ...(more ? [h('p', { class: 'muted' }, `Showing the oldest ${events.length}; redrive them to see the rest.`)] : []),
+    );
+  };
+
+  const loadQueue = async () => {
+    try {
+      const [c, f] = await Promise.all([api!.eventQueue(name), api!.listFailedEvents(name)]);
+      counts.replaceChildren(
+        ...(
+          [
+            ['Visible', c.Visible, 'waiting to run'],
+            ['InFlight', c.InFlight, 'running now'],
+            ['Delayed', c.Delayed, 'waiting for a retry'],
+            ['Failed', c.Failed, 'failed for good'],
+          ] as const
+        ).map(([k, n, what]) => h('div', { class: `count${k === 'Failed' && n > 0 ? ' bad' : ''}`, 'data-count': k }, h('b', null, String(n)), h('span', null, k === 'InFlight' ? 'in flight' : k.toLowerCase()), h('small', null, what))),
+      );
+      renderFailed(f.events, f.more);
+    } catch (err) {
+      failed.replaceChildren(notice('error', errorText(err)));
+    }
+  };
+
+  body.append(
+    configForm,
+    h(
+      'div',
+      { class: 'card', id: 'event-queue' },
+      h(
+        'div',
+        { class: 'title-row' },
+        h('h2', null, 'Queue and failed events'),
+        h(
+          'div',
+          { class: 'row' },
+          h('button', { id: 'failed-refresh', onclick: () => void loadQueue() }, 'Refresh'),
+          h(
+            'button',
+            {
+              id: 'redrive-all',
+              class: 'primary',
+              onclick: () =>
+                void act(fmsg, async () => {
+                  const n = await api!.redriveFailedEvents(name);
+                  await loadQueue();
+                  return `Redrove ${n} event${n === 1 ? '' : 's'}: they run again with the same request ids, a fresh age and fresh retries.`;
+                }),
+            },
+            'Redrive all',
+          ),
+        ),
+      ),
+      counts,
+      fmsg,
+      h('h3', null, 'Failed events'),
+      failed,
+    ),
+  );
+
+  // The qualifiers: versions and aliases.
+  try {
+    const [versions, aliases] = await Promise.all([api!.listVersions(name), api!.listAliases(name)]);
+    qualifier.append(
+      ...versions.filter((v) => v.Version !== '$LATEST').map((v) => h('option', { value: v.Version }, `version ${v.Version}`)),
+      ...aliases.map((a) => h('option', { value: a.Name }, `alias ${a.Name}`)),
+    );
+  } catch (err) {
+    cmsg.replaceChildren(notice('error', errorText(err)));
+  }
+  await Promise.all([loadConfig(), loadQueue()]);
+  every(5000, () => void loadQueue());
 }
 
 // --- monitor ---
