@@ -7,7 +7,8 @@ import * as limits from '../limits.js';
 import type { InvokeService } from '../invoke/invoke.js';
 import type { EventAcceptor } from '../async/index.js';
 import { checkString, Problems } from '../control/validate.js';
-import type { RequestContext, Route } from './http.js';
+import type { FunctionRef } from '../control/arn.js';
+import type { Reply, RequestContext, Route } from './http.js';
 import { invokeWithResponseStreamRoute } from './stream-routes.js';
 
 const INVOCATION_TYPES = ['Event', 'RequestResponse', 'DryRun'] as const;
@@ -48,6 +49,24 @@ export function decodeClientContext(raw: string | undefined): string | undefined
   return text;
 }
 
+/** What both invoke APIs read first: the invocation and log types (checked against the API's own sets) and the function. */
+export function invokeRequest<T extends string>(control: ControlPlane, ctx: RequestContext, invocationTypes: readonly T[]) {
+  const p = new Problems();
+  const invocationType = checkString(p, header(ctx, 'x-amz-invocation-type') ?? 'RequestResponse', 'invocationType', {
+    enumValues: invocationTypes,
+  }) as T;
+  const logType = checkString(p, header(ctx, 'x-amz-log-type') ?? 'None', 'logType', { enumValues: LOG_TYPES });
+  p.throwIfAny();
+  const ref = control.resolveRef(ctx.params.FunctionName ?? '', ctx.query.get('Qualifier') ?? undefined);
+  return { invocationType, tail: logType === 'Tail', ref };
+}
+
+/** DryRun on either API: the function is resolved and nothing runs. */
+export async function dryRun(invoker: InvokeService, ref: FunctionRef): Promise<Reply> {
+  const fn = await invoker.resolve(ref);
+  return { status: 204, headers: { 'X-Amz-Executed-Version': fn.version } };
+}
+
 export function invokeRoutes(control: ControlPlane, invoker: InvokeService, events?: EventAcceptor): Route[] {
   return [
     {
@@ -57,17 +76,8 @@ export function invokeRoutes(control: ControlPlane, invoker: InvokeService, even
       bodyLimit: limits.SYNC_PAYLOAD_MAX_BYTES,
       tooLarge: (limit) => requestTooLargeForOperation(limit, 'InvokeFunction'),
       async handle(ctx) {
-        const p = new Problems();
-        const invocationType = checkString(p, header(ctx, 'x-amz-invocation-type') ?? 'RequestResponse', 'invocationType', {
-          enumValues: INVOCATION_TYPES,
-        });
-        const logType = checkString(p, header(ctx, 'x-amz-log-type') ?? 'None', 'logType', { enumValues: LOG_TYPES });
-        p.throwIfAny();
-        const ref = control.resolveRef(ctx.params.FunctionName ?? '', ctx.query.get('Qualifier') ?? undefined);
-        if (invocationType === 'DryRun') {
-          const fn = await invoker.resolve(ref);
-          return { status: 204, headers: { 'X-Amz-Executed-Version': fn.version } };
-        }
+        const { invocationType, tail, ref } = invokeRequest(control, ctx, INVOCATION_TYPES);
+        if (invocationType === 'DryRun') return dryRun(invoker, ref);
         if (invocationType === 'Event') {
           if (!events) throw invalidParameterValue('This Kindling server does not accept Event (asynchronous) invocations.');
           // 1 MB for Event; answered 202 only once the event is durably queued.
@@ -85,7 +95,7 @@ export function invokeRoutes(control: ControlPlane, invoker: InvokeService, even
           ref,
           requestId: ctx.requestId,
           payload,
-          tail: logType === 'Tail',
+          tail,
           ...(clientContext !== undefined ? { clientContext } : {}),
         });
         const headers: Record<string, string> = {

@@ -7,13 +7,11 @@ import type { ResponseSink } from '../host/sandbox.js';
 import type { InvokeService } from '../invoke/invoke.js';
 import * as limits from '../limits.js';
 import { requestTooLargeForOperation } from '../errors.js';
-import { checkString, Problems } from '../control/validate.js';
 import { completeForError, invokeComplete, payloadChunk, type InvokeComplete } from './event-stream.js';
 import type { Route } from './http.js';
-import { checkPayload, decodeClientContext, header } from './invoke-routes.js';
+import { checkPayload, decodeClientContext, dryRun, header, invokeRequest } from './invoke-routes.js';
 
 const INVOCATION_TYPES = ['RequestResponse', 'DryRun'] as const;
-const LOG_TYPES = ['None', 'Tail'] as const;
 
 export function invokeWithResponseStreamRoute(control: ControlPlane, invoker: InvokeService): Route {
   return {
@@ -23,17 +21,8 @@ export function invokeWithResponseStreamRoute(control: ControlPlane, invoker: In
     bodyLimit: limits.SYNC_PAYLOAD_MAX_BYTES,
     tooLarge: (limit) => requestTooLargeForOperation(limit, 'InvokeWithResponseStream'),
     async handle(ctx) {
-      const p = new Problems();
-      const invocationType = checkString(p, header(ctx, 'x-amz-invocation-type') ?? 'RequestResponse', 'invocationType', {
-        enumValues: INVOCATION_TYPES,
-      });
-      const logType = checkString(p, header(ctx, 'x-amz-log-type') ?? 'None', 'logType', { enumValues: LOG_TYPES });
-      p.throwIfAny();
-      const ref = control.resolveRef(ctx.params.FunctionName ?? '', ctx.query.get('Qualifier') ?? undefined);
-      if (invocationType === 'DryRun') {
-        const fn = await invoker.resolve(ref);
-        return { status: 204, headers: { 'X-Amz-Executed-Version': fn.version } };
-      }
+      const { invocationType, tail, ref } = invokeRequest(control, ctx, INVOCATION_TYPES);
+      if (invocationType === 'DryRun') return dryRun(invoker, ref);
       const payload = checkPayload(ctx.body);
       const clientContext = decodeClientContext(header(ctx, 'x-amz-client-context'));
       const res = ctx.res;
@@ -66,7 +55,7 @@ export function invokeWithResponseStreamRoute(control: ControlPlane, invoker: In
           ref,
           requestId: ctx.requestId,
           payload,
-          tail: logType === 'Tail',
+          tail,
           ...(clientContext !== undefined ? { clientContext } : {}),
           stream: sink,
         });
