@@ -7,6 +7,7 @@ import { invalidParameterValue, resourceConflict, resourceNotFound } from '../er
 import * as limits from '../limits.js';
 import type { Account, FunctionRef } from './arn.js';
 import { functionArn } from './arn.js';
+import { isAliasName } from './aliases.js';
 import type { ControlPlane } from './functions.js';
 import * as S from './shapes.js';
 import { checkBool, checkInt, checkObject, checkString, checkStringList, Problems } from './validate.js';
@@ -73,6 +74,12 @@ export class FunctionUrls {
     private readonly store: FunctionUrlStore,
   ) {
     this.account = control.account;
+    // A URL on an alias goes with the alias (the function's own cascade takes the rest).
+    control.on('change', (c) => {
+      if (c.kind === 'deleted' && c.version !== '' && isAliasName(c.version)) {
+        void this.store.delete(c.functionName, c.version).catch(() => undefined);
+      }
+    });
   }
 
   /**

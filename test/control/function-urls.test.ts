@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import {
+  DeleteAliasCommand,
   CreateAliasCommand,
   CreateFunctionCommand,
   CreateFunctionUrlConfigCommand,
@@ -372,6 +373,17 @@ describe('function URL requests (AuthType NONE: no signature)', () => {
     assert.equal((JSON.parse(r.text) as { version: string }).version, '1');
     const latest = await viaPath(echoId, '/');
     assert.equal((JSON.parse(latest.text) as { version: string }).version, '$LATEST');
+  });
+
+  test('deleting an alias takes its URL with it', async () => {
+    await client.send(new CreateAliasCommand({ FunctionName: 'web', Name: 'shortlived', FunctionVersion: '1' }));
+    const url = await client.send(new CreateFunctionUrlConfigCommand({ FunctionName: 'web', Qualifier: 'shortlived', AuthType: 'NONE' }));
+    assert.equal((await viaPath(urlId(url.FunctionUrl!), '/')).status, 200);
+    await client.send(new DeleteAliasCommand({ FunctionName: 'web', Name: 'shortlived' }));
+    await client.send(new CreateAliasCommand({ FunctionName: 'web', Name: 'shortlived', FunctionVersion: '1' }));
+    const err = await rejection(client.send(new GetFunctionUrlConfigCommand({ FunctionName: 'web', Qualifier: 'shortlived' })));
+    assert.equal(err.name, 'ResourceNotFoundException', 'a new alias of the same name has no URL');
+    assert.equal((await viaPath(urlId(url.FunctionUrl!), '/')).status, 403);
   });
 
   test('CORS: preflights answered from the config; Access-Control-* headers on responses', async () => {
