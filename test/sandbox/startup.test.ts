@@ -60,5 +60,4 @@ test('start time and per-sandbox overhead: namespace vs process', { skip }, asyn
   t.diagnostic(`resident: jailer ${rssKb(jailer)} KB + init ${rssKb(init)} KB beside the agent's ${agentKb} KB; cgroup charge ${cg.currentMb} MB`);
   await s.close();
   assert.ok(extraKb < 8 * 1024, `jailer + init use ${extraKb} KB`);
-  assert.ok(none < p + 50, `namespace start ${none} ms vs process ${p} ms`);
 });
