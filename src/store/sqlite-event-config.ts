@@ -2,10 +2,8 @@
 // functions they belong to: a table of their own, versioned on its own (the
 // state store's user_version stays the state store's), cascading away with
 // the function.
-import type Database from 'better-sqlite3';
 import type { EventConfigStore, EventInvokeConfig } from '../async/event-config.js';
-import { migrateComponent } from './sqlite-component.js';
-import { openSqlite } from './sqlite-state.js';
+import { SqliteQualifierRows } from './sqlite-qualifier-rows.js';
 
 const COMPONENT = 'event_invoke_configs';
 const MIGRATIONS: string[] = [
@@ -18,52 +16,31 @@ const MIGRATIONS: string[] = [
 ];
 
 export class SqliteEventConfigStore implements EventConfigStore {
-  private readonly db: Database.Database;
-  private readonly stmt;
+  private readonly rows: SqliteQualifierRows<EventInvokeConfig>;
 
   /** `path` is the state database: the functions table must exist there already. */
   constructor(path: string) {
-    this.db = openSqlite(path);
-    migrateComponent(this.db, COMPONENT, MIGRATIONS);
-    const db = this.db;
-    this.stmt = {
-      get: db.prepare<[string, string], { data: string }>('SELECT data FROM event_invoke_configs WHERE function_name = ? AND qualifier = ?'),
-      put: db.prepare(
-        `INSERT INTO event_invoke_configs (function_name, qualifier, data) VALUES (?, ?, ?)
-         ON CONFLICT (function_name, qualifier) DO UPDATE SET data = excluded.data`,
-      ),
-      delete: db.prepare('DELETE FROM event_invoke_configs WHERE function_name = ? AND qualifier = ?'),
-      list: db.prepare<[string, string, number], { data: string }>(
-        'SELECT data FROM event_invoke_configs WHERE function_name = ? AND qualifier > ? ORDER BY qualifier LIMIT ?',
-      ),
-    };
+    this.rows = new SqliteQualifierRows(path, COMPONENT, MIGRATIONS);
   }
 
   async get(functionName: string, qualifier: string): Promise<EventInvokeConfig | undefined> {
-    const row = this.stmt.get.get(functionName, qualifier);
-    return row ? (JSON.parse(row.data) as EventInvokeConfig) : undefined;
+    return this.rows.get(functionName, qualifier);
   }
 
+  /** False when the function went away between the check and the write. */
   async put(config: EventInvokeConfig): Promise<boolean> {
-    try {
-      this.stmt.put.run(config.functionName, config.qualifier, JSON.stringify(config));
-      return true;
-    } catch (err) {
-      // The function went away between the check and the write.
-      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_FOREIGNKEY') return false;
-      throw err;
-    }
+    return this.rows.upsert(config);
   }
 
   async delete(functionName: string, qualifier: string): Promise<boolean> {
-    return this.stmt.delete.run(functionName, qualifier).changes === 1;
+    return this.rows.delete(functionName, qualifier);
   }
 
   async list(functionName: string, opts: { after?: string; limit: number }): Promise<EventInvokeConfig[]> {
-    return this.stmt.list.all(functionName, opts.after ?? '', opts.limit).map((r) => JSON.parse(r.data) as EventInvokeConfig);
+    return this.rows.list(functionName, opts.after ?? '', opts.limit);
   }
 
   async close(): Promise<void> {
-    if (this.db.open) this.db.close();
+    this.rows.close();
   }
 }

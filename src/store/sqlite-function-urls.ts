@@ -1,9 +1,7 @@
 // Function URL configs in the state database (state.sqlite), beside the
 // functions they belong to, cascading away with the function.
-import type Database from 'better-sqlite3';
 import type { FunctionUrlRecord, FunctionUrlStore } from '../control/urls.js';
-import { migrateComponent } from './sqlite-component.js';
-import { openSqlite } from './sqlite-state.js';
+import { isMissingFunction, SqliteQualifierRows } from './sqlite-qualifier-rows.js';
 
 const COMPONENT = 'function_url_configs';
 const MIGRATIONS: string[] = [
@@ -17,27 +15,23 @@ const MIGRATIONS: string[] = [
 ];
 
 export class SqliteFunctionUrlStore implements FunctionUrlStore {
-  private readonly db: Database.Database;
+  private readonly rows: SqliteQualifierRows<FunctionUrlRecord>;
   private readonly stmt;
 
   /** `path` is the state database: the functions table must exist there already. */
   constructor(path: string) {
-    this.db = openSqlite(path);
-    migrateComponent(this.db, COMPONENT, MIGRATIONS);
-    const db = this.db;
+    this.rows = new SqliteQualifierRows(path, COMPONENT, MIGRATIONS);
+    const db = this.rows.db;
+    // Beside the shared rows: the url_id column, unique, that a URL's host names.
     this.stmt = {
-      get: db.prepare<[string, string], { data: string }>('SELECT data FROM function_url_configs WHERE function_name = ? AND qualifier = ?'),
       byUrlId: db.prepare<[string], { data: string }>('SELECT data FROM function_url_configs WHERE url_id = ?'),
       insert: db.prepare('INSERT INTO function_url_configs (function_name, qualifier, url_id, data) VALUES (?, ?, ?, ?)'),
       update: db.prepare('UPDATE function_url_configs SET data = ? WHERE function_name = ? AND qualifier = ?'),
-      delete: db.prepare('DELETE FROM function_url_configs WHERE function_name = ? AND qualifier = ?'),
-      list: db.prepare<[string], { data: string }>('SELECT data FROM function_url_configs WHERE function_name = ? ORDER BY qualifier'),
     };
   }
 
   async get(functionName: string, qualifier: string): Promise<FunctionUrlRecord | undefined> {
-    const row = this.stmt.get.get(functionName, qualifier);
-    return row ? (JSON.parse(row.data) as FunctionUrlRecord) : undefined;
+    return this.rows.get(functionName, qualifier);
   }
 
   async getByUrlId(urlId: string): Promise<FunctionUrlRecord | undefined> {
@@ -50,8 +44,7 @@ export class SqliteFunctionUrlStore implements FunctionUrlStore {
       this.stmt.insert.run(r.functionName, r.qualifier, r.urlId, JSON.stringify(r));
       return true;
     } catch (err) {
-      const code = (err as { code?: string }).code;
-      if (code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_FOREIGNKEY') return false;
+      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || isMissingFunction(err)) return false;
       throw err;
     }
   }
@@ -61,14 +54,14 @@ export class SqliteFunctionUrlStore implements FunctionUrlStore {
   }
 
   async delete(functionName: string, qualifier: string): Promise<boolean> {
-    return this.stmt.delete.run(functionName, qualifier).changes === 1;
+    return this.rows.delete(functionName, qualifier);
   }
 
   async list(functionName: string): Promise<FunctionUrlRecord[]> {
-    return this.stmt.list.all(functionName).map((r) => JSON.parse(r.data) as FunctionUrlRecord);
+    return this.rows.list(functionName);
   }
 
   async close(): Promise<void> {
-    if (this.db.open) this.db.close();
+    this.rows.close();
   }
 }
