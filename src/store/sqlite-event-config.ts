@@ -37,7 +37,7 @@ export class SqliteEventConfigStore implements EventConfigStore {
   }
 
   async list(functionName: string, opts: { after?: string; limit: number }): Promise<EventInvokeConfig[]> {
-    return this.rows.list(functionName, opts.after ?? '', opts.limit);
+    return this.rows.list(functionName, opts.after, opts.limit);
   }
 
   async close(): Promise<void> {

@@ -21,7 +21,7 @@ export class SqliteQualifierRows<T extends Keyed> {
    * `path` is the state database: the functions table must exist there already.
    * The table's migrations must give it function_name, qualifier and data columns.
    */
-  constructor(path: string, readonly table: string, migrations: string[]) {
+  constructor(path: string, table: string, migrations: string[]) {
     this.db = openSqlite(path);
     migrateComponent(this.db, table, migrations);
     const db = this.db;
