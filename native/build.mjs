@@ -1,5 +1,6 @@
 // Builds Kindling's native parts (run by `npm run build` and `npm ci`'s prepare):
 // native/jailer.c -> dist/native/kindling-jailer (the namespace sandbox's jailer, Linux only),
+// native/vminit.c -> dist/native/kindling-vminit (a micro-VM's init, static: the guest has no libc),
 // and puts the Python runtime's bootstrap beside the compiled guest agent
 // (dist/src/guest/python/), so the guest folder alone is the sandbox's /var/runtime.
 // Never fails the build: without a C compiler the `namespace` driver is unavailable
@@ -22,12 +23,19 @@ if (process.platform !== 'linux') {
   process.exit(0);
 }
 mkdirSync(out, { recursive: true });
-const target = path.join(out, 'kindling-jailer');
-const tmp = `${target}.${process.pid}.tmp`;
 const cc = process.env.CC || 'cc';
-try {
-  execFileSync(cc, ['-O2', '-Wall', '-Wno-format-truncation', '-o', tmp, path.join(root, 'native', 'jailer.c')], { stdio: 'inherit' });
-  renameSync(tmp, target);
-} catch (err) {
-  console.warn(`native: could not compile native/jailer.c with ${cc} (${err.message}); the namespace sandbox driver is unavailable`);
+
+/** Compiles one C file; a failure only disables the driver that needs it. */
+function compile(source, name, extra, unavailable) {
+  const target = path.join(out, name);
+  const tmp = `${target}.${process.pid}.tmp`;
+  try {
+    execFileSync(cc, ['-O2', '-Wall', '-Wno-format-truncation', ...extra, '-o', tmp, path.join(root, 'native', source)], { stdio: 'inherit' });
+    renameSync(tmp, target);
+  } catch (err) {
+    console.warn(`native: could not compile native/${source} with ${cc} (${err.message}); ${unavailable}`);
+  }
 }
+
+compile('jailer.c', 'kindling-jailer', [], 'the namespace sandbox driver is unavailable');
+compile('vminit.c', 'kindling-vminit', ['-static'], 'the microvm sandbox driver is unavailable');
