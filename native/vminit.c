@@ -1,23 +1,27 @@
 /*
  * kindling-vminit: PID 1 of a Kindling micro-VM (the `microvm` sandbox driver).
+ * The kernel passes it the words after "--" on its command line: Node.js flags.
  *
- *   kindling-vminit [node flags...]      as init (the kernel passes the words
- *                                        after "--" on its command line)
- *   kindling-vminit prepare TIME_MS SEED_HEX TMP_MB
- *                                        run by the agent, as root, once per
- *                                        sandbox after a snapshot restore
- *
- * As init it mounts what the guest needs (/proc, /sys, a /tmp tmpfs, tmpfs
- * folders for the code at /var/task and the layers at /opt), brings loopback up,
- * and starts the guest agent (node /var/runtime/agent.js) with fd 3 = one end of
- * a socketpair, pumping bytes between the other end and the virtio-serial port
- * named "kindling". Node cannot use the port itself (libuv sees a character
- * device as a file, and the agent needs a real stream it can unref). When the
- * agent exits it prints one line on the console for the host and powers off.
- *
- * "prepare" sets the clock (a restored snapshot wakes with the time it was taken),
- * mixes fresh host randomness into the kernel's pool and reseeds it (every
- * restore would otherwise share one random state), and sizes /tmp.
+ * It mounts what the guest needs (/proc, /sys, a /tmp tmpfs, tmpfs folders for
+ * the code at /var/task and the layers at /opt), brings loopback up, and starts
+ * the guest agent (node /var/runtime/agent.js) with
+ *   fd 3 = one end of a socketpair whose other end it pumps to and from the
+ *          virtio-serial port named "kindling" (Node cannot use the port itself:
+ *          libuv sees a character device as a file, and the agent needs a real
+ *          stream it can unref);
+ *   fd 4 = the control channel, one line per request, answered "ok" or "error ...":
+ *          "prepare JUMP_MS SEED_HEX TMP_MB": after a snapshot restore, mixes the
+ *            host's randomness into the kernel's pool and reseeds it (every restore
+ *            would otherwise share one random state), sets the clock to JUMP_MS
+ *            (far ahead, so OpenSSL reseeds too), sizes /tmp and makes /var/task
+ *            and /opt read-only;
+ *          "clock TIME_MS": the host's time; the last request, the channel closes.
+ *        Init does this itself, as root, so the agent needs no fork and exec (slow
+ *        under software emulation) and the function, once the agent has dropped
+ *        its privileges, has no way back to it. The agent runs under the same
+ *        seccomp filter as in namespace sandboxes (seccomp.h).
+ * When the agent exits it prints one line on the console for the host and
+ * powers off.
  *
  * Static, so the guest needs no libc of its own for it.
  */
@@ -36,11 +40,14 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/reboot.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "seccomp.h"
 
 #define PORT_NAME "kindling"
 #define AGENT "/var/runtime/agent.js"
@@ -131,50 +138,65 @@ static int write_all(int fd, const char *buf, size_t len) {
   return 1;
 }
 
-static int prepare(int argc, char **argv) {
-  if (argc != 5) {
-    fprintf(stderr, "usage: kindling-vminit prepare TIME_MS SEED_HEX TMP_MB\n");
-    return 2;
-  }
-  long long ms = atoll(argv[2]);
+static const char *set_clock(const char *ms_text) {
+  long long ms = atoll(ms_text);
   struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-  if (clock_settime(CLOCK_REALTIME, &ts) != 0) perror("clock_settime");
+  return clock_settime(CLOCK_REALTIME, &ts) == 0 ? NULL : "clock_settime failed";
+}
 
-  const char *hex = argv[3];
+static const char *prepare(const char *jump_ms, const char *hex, const char *tmp_mb) {
+  const char *err = set_clock(jump_ms);
+  if (err) return err;
   size_t bytes = strlen(hex) / 2;
-  if (bytes > 0 && bytes <= 512) {
-    struct {
-      struct rand_pool_info info;
-      unsigned char buf[512];
-    } seed;
-    for (size_t i = 0; i < bytes; i++) {
-      unsigned int b;
-      sscanf(hex + 2 * i, "%2x", &b);
-      seed.buf[i] = (unsigned char)b;
-    }
-    seed.info.entropy_count = (int)(bytes * 8);
-    seed.info.buf_size = (int)bytes;
-    int r = open("/dev/urandom", O_WRONLY | O_CLOEXEC);
-    if (r >= 0) {
-      if (ioctl(r, RNDADDENTROPY, &seed.info) != 0) perror("RNDADDENTROPY");
-      if (ioctl(r, RNDRESEEDCRNG) != 0) perror("RNDRESEEDCRNG");
-      close(r);
-    }
+  if (bytes == 0 || bytes > 512) return "seed must be 1 to 512 bytes";
+  struct {
+    struct rand_pool_info info;
+    unsigned char buf[512];
+  } seed;
+  for (size_t i = 0; i < bytes; i++) {
+    unsigned int b;
+    if (sscanf(hex + 2 * i, "%2x", &b) != 1) return "seed is not hex";
+    seed.buf[i] = (unsigned char)b;
   }
+  seed.info.entropy_count = (int)(bytes * 8);
+  seed.info.buf_size = (int)bytes;
+  int r = open("/dev/urandom", O_WRONLY | O_CLOEXEC);
+  if (r < 0) return "cannot open /dev/urandom";
+  int ok = ioctl(r, RNDADDENTROPY, &seed.info) == 0 && ioctl(r, RNDRESEEDCRNG) == 0;
+  close(r);
+  if (!ok) return "cannot reseed the kernel's random pool";
 
   char opts[64];
-  snprintf(opts, sizeof opts, "size=%sm,mode=1777", argv[4]);
-  if (mount("tmpfs", "/tmp", "tmpfs", MS_REMOUNT | MS_NOSUID | MS_NODEV, opts) != 0) {
-    perror("remount /tmp");
-    return 1;
+  snprintf(opts, sizeof opts, "size=%sm,mode=1777", tmp_mb);
+  if (mount("tmpfs", "/tmp", "tmpfs", MS_REMOUNT | MS_NOSUID | MS_NODEV, opts) != 0) return "cannot size /tmp";
+  /* The code and the layers arrived over the stream: from now on they are read-only. */
+  const char *ro[] = {"/var/task", "/opt"};
+  for (int i = 0; i < 2; i++)
+    if (mount(NULL, ro[i], NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) != 0) return "cannot make the code read-only";
+  return NULL;
+}
+
+/* One control request (a line without its newline); returns whether the channel stays open. */
+static int control(int ctl, char *line) {
+  char *words[5] = {0};
+  int n = 0;
+  for (char *save = NULL, *w = strtok_r(line, " ", &save); w && n < 5; w = strtok_r(NULL, " ", &save)) words[n++] = w;
+  const char *err = "unknown request";
+  int more = 1;
+  if (n == 4 && strcmp(words[0], "prepare") == 0) err = prepare(words[1], words[2], words[3]);
+  else if (n == 2 && strcmp(words[0], "clock") == 0) {
+    err = set_clock(words[1]);
+    more = 0;
   }
-  return 0;
+  char reply[128];
+  snprintf(reply, sizeof reply, err ? "error %s\n" : "ok\n", err);
+  write_all(ctl, reply, strlen(reply));
+  return more;
 }
 
 int main(int argc, char **argv) {
-  if (argc > 1 && strcmp(argv[1], "prepare") == 0) return prepare(argc, argv);
   if (getpid() != 1) {
-    fprintf(stderr, "kindling-vminit: runs as a micro-VM's init, or as: kindling-vminit prepare TIME_MS SEED_HEX TMP_MB\n");
+    fprintf(stderr, "kindling-vminit: runs as a micro-VM's init\n");
     return 2;
   }
 
@@ -185,10 +207,12 @@ int main(int argc, char **argv) {
   must_mount("tmpfs", "/var/task", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755");
   must_mount("tmpfs", "/opt", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755");
   loopback_up();
+  sethostname("localhost", 9);
 
   int port = open_port();
-  int sv[2];
+  int sv[2], cv[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) power_off();
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, cv) != 0) power_off();
 
   pid_t agent = fork();
   if (agent < 0) power_off();
@@ -201,17 +225,31 @@ int main(int argc, char **argv) {
     args[n] = NULL;
     char *env[] = {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/tmp", "LANG=C.UTF-8", "KINDLING_VM=1", NULL};
     setsid();
-    if (dup2(sv[1], 3) != 3) _exit(127);
-    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+    if (dup2(sv[1], 3) != 3 || dup2(cv[1], 4) != 4) _exit(127);
+    /* As in namespace sandboxes: 1024 open files and processes, no core dumps, no capabilities to gain. */
+    struct rlimit nofile = {1024, 1024}, nproc = {1024, 1024}, nocore = {0, 0};
+    setrlimit(RLIMIT_NOFILE, &nofile);
+    setrlimit(RLIMIT_NPROC, &nproc);
+    setrlimit(RLIMIT_CORE, &nocore);
+    /* The agent keeps only what it needs to become the function's user (CAP_SETGID, CAP_SETUID);
+       setuid() then clears those too. */
+    for (int cap = 0; cap < 64; cap++)
+      if (cap != 6 && cap != 7 && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno == EINVAL) break;
+    /* Kindling's seccomp filter, as in namespace sandboxes: init does the few privileged steps. */
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || kindling_seccomp() != 0) _exit(126);
     chdir("/");
     execve(NODE, args, env);
     _exit(127);
   }
   close(sv[1]);
+  close(cv[1]);
   int guest = sv[0];
+  int ctl = cv[0];
+  char ctl_buf[1024];
+  size_t ctl_len = 0;
   fcntl(guest, F_SETFL, O_NONBLOCK);
 
-  int host_seen = 0, guest_open = 1, status = 0;
+  int guest_open = 1, status = 0;
   char buf[65536];
   for (;;) {
     int w;
@@ -223,8 +261,32 @@ int main(int argc, char **argv) {
       }
     if (agent == 0 && !guest_open) break;
 
-    struct pollfd fds[2] = {{.fd = port, .events = POLLIN}, {.fd = guest, .events = guest_open ? POLLIN : 0}};
-    int r = poll(fds, 2, 50);
+    struct pollfd fds[3] = {{.fd = port, .events = POLLIN}, {.fd = guest, .events = guest_open ? POLLIN : 0}, {.fd = ctl, .events = POLLIN}};
+    int r = poll(fds, 3, 50);
+    if (ctl >= 0 && (fds[2].revents & (POLLIN | POLLHUP | POLLERR))) {
+      ssize_t n = read(ctl, ctl_buf + ctl_len, sizeof ctl_buf - 1 - ctl_len);
+      if (n == 0 || (n < 0 && errno != EINTR)) {
+        close(ctl);
+        ctl = -1;
+      } else if (n > 0) {
+        ctl_len += (size_t)n;
+        char *nl;
+        while (ctl >= 0 && (nl = memchr(ctl_buf, '\n', ctl_len)) != NULL) {
+          *nl = 0;
+          size_t used = (size_t)(nl - ctl_buf) + 1;
+          if (!control(ctl, ctl_buf)) {
+            close(ctl);
+            ctl = -1;
+          }
+          memmove(ctl_buf, ctl_buf + used, ctl_len - used);
+          ctl_len -= used;
+        }
+        if (ctl >= 0 && ctl_len == sizeof ctl_buf - 1) {
+          close(ctl); /* a line that long is no request */
+          ctl = -1;
+        }
+      }
+    }
     if (r < 0 && errno != EINTR) break;
     if (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) {
       ssize_t n = read(guest, buf, sizeof buf);
@@ -236,19 +298,15 @@ int main(int argc, char **argv) {
     }
     if (fds[0].revents & POLLIN) {
       ssize_t n = read(port, buf, sizeof buf);
-      if (n > 0) {
-        host_seen = 1;
-        if (!write_all(guest, buf, (size_t)n)) guest_open = 0;
-      } else if (n == 0 && host_seen) {
-        /* The host hung up: the agent sees its stream end and exits. */
-        shutdown(guest, SHUT_WR);
-      }
+      if (n > 0 && !write_all(guest, buf, (size_t)n)) guest_open = 0;
     }
-    if (fds[0].revents & POLLHUP) {
-      if (host_seen) shutdown(guest, SHUT_WR);
-      /* Not yet connected (booting, or waiting to be snapshotted): don't spin. */
-      usleep(5000);
-    }
+    /*
+     * No host on the port (booting, or paused for the snapshot), or not yet known
+     * to be there: after a restore, the host's first bytes can arrive before the
+     * "host connected" message. So a hang-up never ends the stream here: a host
+     * that is done with a sandbox stops its VM.
+     */
+    if ((fds[0].revents & POLLHUP) && !(fds[0].revents & POLLIN)) usleep(5000);
     if (!guest_open && agent != 0) {
       /* Stream closed but the agent lingers: give it a moment, then it goes. */
       usleep(10000);
