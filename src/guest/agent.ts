@@ -9,10 +9,11 @@
 // It imports nothing of the platform but protocol.ts: it also runs inside micro-VMs.
 // First: boot.ts reads the agent's own environment before Init replaces it.
 import './boot.js';
-import type { RuntimeHandle } from './boot.js';
+import { BOOT_IN_VM, type RuntimeHandle } from './boot.js';
 import { performance } from 'node:perf_hooks';
 import { HostChannel } from './channel.js';
-import { FrameType, type Frame, type InitMeta, type InvokeMeta } from './protocol.js';
+import { FrameType, type ClockMeta, type FilesMeta, type Frame, type InitMeta, type InvokeMeta, type PrepareMeta } from './protocol.js';
+import { prepare, receiveFiles, setClock, vmFailure } from './vm.js';
 
 let runtime: RuntimeHandle | undefined;
 let initStarted = false;
@@ -34,6 +35,14 @@ function onFrame(frame: Frame): void {
     if (initStarted) return;
     initStarted = true;
     void init(frame.meta as unknown as InitMeta);
+  } else if (BOOT_IN_VM && frame.type === FrameType.Files) {
+    // Synchronous, so the code is in place before the Init frame behind it is handled.
+    receiveFiles(frame.meta as unknown as FilesMeta, frame.payload);
+  } else if (BOOT_IN_VM && frame.type === FrameType.Prepare) {
+    prepare(frame.meta as unknown as PrepareMeta);
+    channel.send(FrameType.Prepared, '');
+  } else if (BOOT_IN_VM && frame.type === FrameType.Clock) {
+    setClock(frame.meta as unknown as ClockMeta);
   }
 }
 
@@ -55,6 +64,11 @@ function becomeFunction(meta: InitMeta): void {
 
 async function init(meta: InitMeta): Promise<void> {
   const started = performance.now();
+  const vm = BOOT_IN_VM ? vmFailure() : undefined;
+  if (vm !== undefined) {
+    initError('Runtime.Unknown', vm);
+    return;
+  }
   try {
     becomeFunction(meta);
   } catch (err) {
@@ -75,4 +89,12 @@ async function init(meta: InitMeta): Promise<void> {
   if (!handle) return;
   runtime = handle;
   for (const f of early.splice(0)) handle.invoke(f.meta as unknown as InvokeMeta, f.payload);
+}
+
+if (BOOT_IN_VM) {
+  // Load both runtimes before the snapshot is taken, so no restore pays for it; then
+  // tell the host (on the console) that this VM can be snapshotted.
+  void Promise.all([import('./node-runtime.js'), import('./child-runtime.js')]).then(() => {
+    process.stdout.write('kindling-agent: waiting\n');
+  });
 }

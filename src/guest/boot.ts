@@ -6,6 +6,8 @@ import type { InvokeMeta } from './protocol.js';
 export const BOOT_PATH = process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin';
 /** An interpreter the host may name for python functions (in the agent's own environment). */
 export const BOOT_PYTHON = process.env.KINDLING_PYTHON || undefined;
+/** Set by the micro-VM's init: this agent is snapshotted once booted, and restored per sandbox. */
+export const BOOT_IN_VM = process.env.KINDLING_VM === '1';
 
 export type InvokeHandler = (meta: InvokeMeta, payload: Buffer) => void;
 

@@ -9,6 +9,12 @@ export const FrameType = {
   Init: 1,
   /** host -> guest: one event to run. */
   Invoke: 2,
+  /** host -> guest (micro-VMs): files for the code or layers folder (meta FilesMeta, payload = their bytes in order). */
+  Files: 3,
+  /** host -> guest (micro-VMs, after Files): the restored VM becomes this sandbox (meta PrepareMeta); the guest answers Prepared. */
+  Prepare: 4,
+  /** host -> guest (micro-VMs, after Prepared, before Init): the host's clock, epoch ms (meta ClockMeta). */
+  Clock: 5,
   /** guest -> host: Init done, ready for invokes. */
   Ready: 10,
   /** guest -> host: Init failed (POST /runtime/init/error, or the runtime died first). */
@@ -27,6 +33,8 @@ export const FrameType = {
   ResponseChunk: 17,
   /** guest -> host: the streamed response is over (meta StreamEndMeta; with errorType, payload = the error body). */
   ResponseEnd: 18,
+  /** guest -> host (micro-VMs): Prepare is done; the host answers with Clock at once, so the clock is off by one hop only. */
+  Prepared: 19,
 } as const;
 export type FrameTypeValue = (typeof FrameType)[keyof typeof FrameType];
 
@@ -42,6 +50,41 @@ export interface InitMeta {
   optDir?: string;
   /** Address the Runtime API is served on inside the sandbox, "127.0.0.1:9001" or ":0" for any free port. */
   runtimeApiListen: string;
+}
+
+/** One file, folder or symlink of a Files frame; a file's bytes follow the previous file's in the payload. */
+export interface FileEntry {
+  /** Path relative to the frame's root, without '..'. */
+  p: string;
+  t: 'f' | 'd' | 'l';
+  /** Permission bits. */
+  m: number;
+  /** Bytes of this entry in the payload (files). */
+  s?: number;
+  /** Appends to the file the previous entry started (a large file spans frames). */
+  a?: 1;
+  /** A symlink's target. */
+  l?: string;
+}
+
+export interface FilesMeta {
+  /** '/var/task' or '/opt'. */
+  root: string;
+  entries: FileEntry[];
+}
+
+export interface PrepareMeta {
+  /** Host randomness for the guest kernel's pool, hex. */
+  seed: string;
+  /** The function's EphemeralStorage, MB (the size of /tmp). */
+  tmpMb: number;
+  uid: number;
+  gid: number;
+}
+
+export interface ClockMeta {
+  /** The host's clock, epoch ms (a restored VM wakes with the time of its snapshot). */
+  timeMs: number;
 }
 
 export interface ReadyMeta {
