@@ -7,7 +7,9 @@ import type { FunctionVersion } from '../control/model.js';
 import { runtimeInfo } from '../control/runtimes.js';
 import { INIT_TIMEOUT_SECONDS } from '../limits.js';
 import type { CreateSandboxOptions } from '../placement/placement.js';
-import type { SandboxDriver } from '../sandbox/driver.js';
+import { nodeFlagsFor, type SandboxDriver } from '../sandbox/driver.js';
+import type { SandboxDrivers } from '../sandbox/drivers.js';
+import type { SandboxSettings } from '../sandbox/function-tags.js';
 import type { CodeStore } from '../store/code.js';
 import { base64ToHex } from '../store/code.js';
 import { CodeCache } from './code-cache.js';
@@ -22,6 +24,10 @@ export interface WorkerHostOptions {
   /** Host-local folder for the package cache. */
   dir: string;
   driver: SandboxDriver;
+  /** Other drivers, for functions whose kindling:sandbox tag asks for one. */
+  drivers?: SandboxDrivers;
+  /** A function's own sandbox settings (its kindling:* tags), read at each cold start. */
+  sandboxSettings?: (fn: FunctionVersion) => Promise<SandboxSettings>;
   code: CodeStore;
   logs: FunctionLogSink;
   account: Account;
@@ -65,19 +71,22 @@ export class WorkerHost {
     const opt = layers.length > 0 ? await this.opt.optDir(layers.map((l) => base64ToHex(l.codeSha256))) : undefined;
     const id = randomBytes(16).toString('hex');
     const logStream = logStreamName(fn.version, id);
-    const proc = await this.driver.launch({
+    const settings = (await this.opts.sandboxSettings?.(fn)) ?? {};
+    const driver = settings.driver !== undefined && this.opts.drivers ? await this.opts.drivers.get(settings.driver) : this.driver;
+    const proc = await driver.launch({
       id,
       memoryMb: fn.memorySize,
       ephemeralStorageMb: fn.ephemeralStorageMb,
       taskRoot,
       ...(opt !== undefined ? { opt } : {}),
-      nodeFlags: [`--max-old-space-size=${Math.max(16, Math.floor(fn.memorySize * 0.9))}`],
+      nodeFlags: nodeFlagsFor(fn.memorySize),
+      ...(settings.network !== undefined ? { network: settings.network } : {}),
     });
     const sandbox = new Sandbox(
       { id, functionName: fn.functionName, version: fn.version, memoryMb: fn.memorySize, timeoutSeconds: fn.timeout, logStream },
       proc,
       this.opts.logs,
-      !this.driver.enforcesMemory,
+      !driver.enforcesMemory,
     );
     this.sandboxes.add(sandbox);
     sandbox.onDead(() => this.sandboxes.delete(sandbox));

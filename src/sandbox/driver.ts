@@ -22,6 +22,11 @@ export interface SandboxLaunch {
   network?: 'default' | 'none';
 }
 
+/** The guest agent's Node.js flags for a memory size: a heap that leaves room for the rest. */
+export function nodeFlagsFor(memoryMb: number): string[] {
+  return [`--max-old-space-size=${Math.max(16, Math.floor(memoryMb * 0.9))}`];
+}
+
 export interface SandboxExit {
   code: number | null;
   signal: NodeJS.Signals | null;
