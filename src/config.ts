@@ -1,4 +1,5 @@
 // Server-wide settings of one Kindling deployment.
+import type { SandboxChoice } from './sandbox/select.js';
 
 export interface KindlingConfig {
   host: string;
@@ -10,8 +11,10 @@ export interface KindlingConfig {
   sandboxIdleMs: number;
   /** Memory the embedded worker host offers to sandboxes, MB. */
   hostMemoryMb: number;
-  /** Sandbox driver: namespace (isolated), process (none), auto (namespace when it can run). */
-  sandbox?: 'namespace' | 'process' | 'auto';
+  /** Sandbox driver: namespace (isolated), microvm (a VM each), process (none), auto (namespace when it can run). */
+  sandbox?: SandboxChoice;
+  /** The micro-VM guest image and its snapshots (default $KINDLING_MICROVM_DIR or <data>/microvm). */
+  microvmDir?: string;
   /** The account's concurrent executions limit. */
   accountConcurrency: number;
   /** Multiplies asynchronous invocation's retry delays and maximum event age (default $KINDLING_ASYNC_TIME_SCALE or 1). */
@@ -36,6 +39,7 @@ export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_SANDBOX_IDLE_MS = 10 * 60 * 1000;
 export const DEFAULT_LOG_RETENTION_DAYS = 7;
 
+export const envMicrovmDir = (): string | undefined => process.env.KINDLING_MICROVM_DIR || undefined;
 export const envRegion = (): string => process.env.KINDLING_REGION ?? DEFAULT_REGION;
 export const envAccountId = (): string => process.env.KINDLING_ACCOUNT_ID ?? DEFAULT_ACCOUNT_ID;
 

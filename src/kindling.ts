@@ -36,6 +36,8 @@ import { WorkerHost } from './host/host.js';
 import { InvokeService } from './invoke/invoke.js';
 import { PlacementService } from './placement/placement.js';
 import { selectDriver } from './sandbox/select.js';
+import { SandboxDrivers } from './sandbox/drivers.js';
+import { sandboxSettingsFromTags } from './sandbox/function-tags.js';
 import { openDataDir, type DataDir } from './store/datadir.js';
 import { SqliteLogStore } from './store/logs.js';
 import { WorkerManager } from './workers/manager.js';
@@ -82,13 +84,17 @@ export async function startKindling(config: KindlingConfig, log: Logger): Promis
 
     const logs = new SqliteLogStore(dir.file('logs.sqlite'));
     cleanups.push(() => logs.close());
-    const sandboxDriver = selectDriver(config.sandbox ?? 'auto', log);
+    const microvm = { baseDir: config.microvmDir ?? dir.file('microvm') };
+    const sandboxDriver = selectDriver(config.sandbox ?? 'auto', log, {}, microvm);
+    const drivers = new SandboxDrivers(sandboxDriver.driver, (name) => selectDriver(name, log, {}, microvm).driver);
     const placement = new PlacementService();
     const host = new WorkerHost({
       id: 'local',
       memoryMb: config.hostMemoryMb,
       dir: dir.file('host'),
       driver: sandboxDriver.driver,
+      drivers,
+      sandboxSettings: async (fn) => sandboxSettingsFromTags((await control.getFunctionRecord({ name: fn.functionName })).tags),
       code,
       logs,
       account,

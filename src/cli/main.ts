@@ -8,6 +8,7 @@ import { deploy, listFunctions, removeFunction, type DeployOptions } from './fun
 import { failedEvents, redriveEvents } from './events.js';
 import { up, type UpOptions } from './up.js';
 import { createKey, deleteKey, listKeys } from './keys.js';
+import { microvmBuild, type MicrovmBuildOptions } from './microvm.js';
 
 // Kindling supports the Node.js it was built for; the SDK's notice about its own future plans is noise here.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -32,7 +33,8 @@ program
   .option('--account-id <id>', 'account id in ARNs (default: $KINDLING_ACCOUNT_ID or 000000000000)')
   .option('--idle-timeout <seconds>', 'how long an idle warm sandbox is kept (default: 600)')
   .option('--memory <mb>', 'memory the worker host gives sandboxes (default: 80% of this machine)')
-  .option('--sandbox <driver>', 'namespace (isolated; needs root on Linux), process (no isolation), or auto (default)')
+  .option('--sandbox <driver>', 'namespace (isolated; needs root on Linux), microvm (a virtual machine per sandbox; needs QEMU and a guest kernel), process (no isolation), or auto (default: namespace where it can run)')
+  .option('--microvm-dir <dir>', 'where the microvm driver keeps its guest image and snapshots (default: $KINDLING_MICROVM_DIR or <data>/microvm)')
   .option('--concurrency <n>', 'the account\'s concurrent executions limit (default: 1000)')
   .option('--async-time-scale <factor>', 'multiply async retry delays and maximum event age, e.g. 0.001 in tests (default: $KINDLING_ASYNC_TIME_SCALE or 1)')
   .option('--log-retention-days <days>', 'how long function logs are kept (default: 7)')
@@ -113,6 +115,15 @@ events
   .addOption(endpointOption())
   .addOption(regionOption())
   .action((name: string, opts: ClientOptions & { id?: string[] }) => redriveEvents(opts, name));
+
+const microvm = program.command('microvm').description('the microvm sandbox driver');
+microvm
+  .command('build')
+  .description('build the guest image (kernel, initramfs, userland) and snapshot booted VMs, ahead of the first cold start')
+  .option('--data <dir>', 'data folder (default: $KINDLING_DATA_DIR or ~/.kindling)', defaultDataDir())
+  .option('--dir <dir>', 'image folder (default: $KINDLING_MICROVM_DIR or <data>/microvm)')
+  .option('--memory <mb...>', 'function memory sizes to snapshot (default: 128)')
+  .action((opts: MicrovmBuildOptions) => microvmBuild(opts));
 
 const keys = program.command('keys').description('access keys that sign requests to Kindling (managed with the root key)');
 keys

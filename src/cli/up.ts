@@ -1,5 +1,6 @@
 // `kindling up`: the embedded server in the foreground.
-import { DEFAULT_SANDBOX_IDLE_MS, defaultHostMemoryMb, envAccountId, envRegion, type KindlingConfig } from '../config.js';
+import { SANDBOX_CHOICES, type SandboxChoice } from '../sandbox/select.js';
+import { DEFAULT_SANDBOX_IDLE_MS, defaultHostMemoryMb, envAccountId, envMicrovmDir, envRegion, type KindlingConfig } from '../config.js';
 import { startKindling } from '../kindling.js';
 import { ACCOUNT_CONCURRENCY_DEFAULT, UNRESERVED_CONCURRENCY_MIN } from '../limits.js';
 import { createLogger } from '../log.js';
@@ -15,6 +16,7 @@ export interface UpOptions {
   memory?: string;
   concurrency?: string;
   sandbox?: string;
+  microvmDir?: string;
   asyncTimeScale?: string;
   logRetentionDays?: string;
   rateLimit?: string;
@@ -39,12 +41,14 @@ export async function up(opts: UpOptions): Promise<void> {
     accountConcurrency: opts.concurrency !== undefined ? Number(opts.concurrency) : ACCOUNT_CONCURRENCY_DEFAULT,
   };
   if (opts.sandbox !== undefined) {
-    if (!['namespace', 'process', 'auto'].includes(opts.sandbox)) {
-      console.error(`kindling up: --sandbox takes namespace, process or auto, not '${opts.sandbox}'.`);
+    if (!(SANDBOX_CHOICES as readonly string[]).includes(opts.sandbox)) {
+      console.error(`kindling up: --sandbox takes namespace, microvm, process or auto, not '${opts.sandbox}'.`);
       process.exit(2);
     }
-    config.sandbox = opts.sandbox as 'namespace' | 'process' | 'auto';
+    config.sandbox = opts.sandbox as SandboxChoice;
   }
+  const microvmDir = opts.microvmDir ?? envMicrovmDir();
+  if (microvmDir !== undefined) config.microvmDir = microvmDir;
   if (!Number.isInteger(config.accountConcurrency) || config.accountConcurrency < UNRESERVED_CONCURRENCY_MIN) {
     console.error(`kindling up: --concurrency takes a whole number of at least ${UNRESERVED_CONCURRENCY_MIN}, not '${opts.concurrency}'.`);
     process.exit(2);
@@ -103,7 +107,7 @@ export async function up(opts: UpOptions): Promise<void> {
       console.error(`kindling up: ${err.message}`);
       process.exit(1);
     }
-    if (err instanceof Error && err.message.startsWith("sandbox driver 'namespace' is unavailable")) {
+    if (err instanceof Error && /^sandbox driver '(namespace|microvm)' is unavailable/.test(err.message)) {
       console.error(`kindling up: ${err.message}`);
       process.exit(1);
     }
@@ -125,7 +129,8 @@ export async function up(opts: UpOptions): Promise<void> {
   if (running.sandbox.warning) {
     console.error(`\n  !!! ${running.sandbox.warning}\n`);
   } else {
-    console.log(`Sandboxes: ${running.sandbox.name} (isolated: namespaces, cgroups, seccomp).`);
+    const how = running.sandbox.name === 'microvm' ? 'a virtual machine each, QEMU microvm' : 'namespaces, cgroups, seccomp';
+    console.log(`Sandboxes: ${running.sandbox.name} (isolated: ${how}).`);
   }
   console.log(`Kindling listening on ${running.url}`);
 

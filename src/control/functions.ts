@@ -35,6 +35,7 @@ import {
   Problems,
 } from './validate.js';
 import { inspectZip } from './zip.js';
+import { sandboxTagsProblem } from '../sandbox/function-tags.js';
 
 /** What changed, for the parts that cache or run functions (workers retire sandboxes). */
 export interface FunctionChange {
@@ -217,6 +218,8 @@ export class ControlPlane extends EventEmitter<{ change: [FunctionChange] }> {
     const publish = checkBool(body.Publish, 'publish');
     const tags = checkStringMap(body.Tags, 'tags');
     p.throwIfAny();
+    const sandboxTags = tags ? sandboxTagsProblem(tags) : undefined;
+    if (sandboxTags !== undefined) throw invalidParameterValue(sandboxTags);
 
     if (packageType === 'Image') {
       throw invalidParameterValue('Kindling runs Zip packages only: PackageType Image is not supported.');

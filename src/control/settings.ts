@@ -8,6 +8,7 @@ import type { ControlPlane } from './functions.js';
 import type { FunctionRecord } from './model.js';
 import * as S from './shapes.js';
 import { checkInt, checkString, checkStringMap, Problems } from './validate.js';
+import { sandboxTagsProblem } from '../sandbox/function-tags.js';
 
 const TAGGABLE_ARN = {
   pattern: /^arn:(aws[a-zA-Z-]*):lambda:[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:\d{12}:function:[a-zA-Z0-9-_]+(:(\$LATEST|[a-zA-Z0-9-_]+))?$/,
@@ -140,4 +141,6 @@ function checkTags(tags: Record<string, string>): void {
     }
     if (k.toLowerCase().startsWith('aws:')) throw invalidParameterValue('Tag keys cannot start with the reserved prefix aws:.');
   }
+  const sandbox = sandboxTagsProblem(tags);
+  if (sandbox !== undefined) throw invalidParameterValue(sandbox);
 }
