@@ -1,6 +1,7 @@
 // `npm run bench` / `kindling bench`: Kindling's figures beside a bare Node
 // http server in the same run. Warm sync invoke throughput and latency at
-// concurrency 1 and 50, and client-observed cold starts.
+// concurrency 1 and 50, and client-observed cold starts. With --drivers: the
+// sandbox drivers side by side instead (drivers.ts).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,6 +12,7 @@ import { CreateFunctionCommand, InvokeCommand, LambdaClient } from '@aws-sdk/cli
 import { signInvoke, zipOf } from './fixtures.js';
 import { percentile, runLoad, type LoadResult, type LoadTarget } from './load.js';
 import { asyncRows, benchAsync } from './async.js';
+import { benchDrivers, driverRows } from './drivers.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/kindling.js', import.meta.url));
 const BARE = fileURLToPath(new URL('./bare-server.js', import.meta.url));
@@ -23,17 +25,22 @@ interface Options {
   json: boolean;
   /** The sandbox driver of the Kindling under test (kindling up --sandbox). */
   sandbox?: string;
+  /** Compare the sandbox drivers instead (cold start, warm invoke, memory per sandbox). */
+  drivers: boolean;
+  microvmDir: string;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { seconds: 10, coldFunctions: 30, json: false };
+  const o: Options = { seconds: 10, coldFunctions: 30, json: false, drivers: false, microvmDir: process.env.KINDLING_MICROVM_DIR || join(tmpdir(), 'kindling-bench-microvm') };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--json') o.json = true;
     else if (a === '--seconds') o.seconds = Number(argv[++i]);
     else if (a === '--cold-functions') o.coldFunctions = Number(argv[++i]);
     else if (a === '--sandbox') o.sandbox = argv[++i];
-    else throw new Error(`unknown option ${a}: use --seconds N, --cold-functions N, --sandbox namespace|process, --json`);
+    else if (a === '--drivers') o.drivers = true;
+    else if (a === '--microvm-dir') o.microvmDir = argv[++i]!;
+    else throw new Error(`unknown option ${a}: use --seconds N, --cold-functions N, --sandbox namespace|microvm|process, --drivers [--microvm-dir DIR], --json`);
   }
   return o;
 }
@@ -57,8 +64,19 @@ async function signedInvoke(url: string, name: string, body: Buffer): Promise<Lo
 
 const NOOP = 'export const handler = async () => null;\n';
 
+function printTable(rows: string[][]): void {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  for (const r of rows) console.log(r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  '));
+}
+
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
+  if (opts.drivers) {
+    const result = await benchDrivers({ cold: Math.min(opts.coldFunctions, 10), warm: 200, density: 5, microvmDir: opts.microvmDir, log: (s) => process.stderr.write(`${s}\n`) });
+    if (opts.json) console.log(JSON.stringify(result, null, 2));
+    else printTable(driverRows(result));
+    return;
+  }
   const dataDir = mkdtempSync(join(tmpdir(), 'kindling-bench-'));
   const env = {
     ...process.env,
@@ -123,8 +141,7 @@ async function main(): Promise<void> {
     rows.push([`cold start p50 ms (${cold.length} fns)`, f(report.cold.p50Ms), '', '']);
     rows.push([`cold start p99 ms (${cold.length} fns)`, f(report.cold.p99Ms), '', '']);
     for (const [figure, value, target] of asyncRows(asyncFigures)) rows.push([figure!, value!, '', target ? `target ${target}` : '']);
-    const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-    for (const r of rows) console.log(r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  '));
+    printTable(rows);
   } finally {
     kindling.child.kill('SIGTERM');
     bare.child.kill('SIGTERM');

@@ -36,3 +36,19 @@ export function treeRssKb(pid: number): { rss: number; hwm: number } {
   }
   return { rss, hwm };
 }
+
+/** Proportional set size (KB) of pid and its descendants: memory shared with others counts in part. */
+export function treePssKb(pid: number): number {
+  let pss = 0;
+  const stack = [pid];
+  while (stack.length > 0) {
+    const p = stack.pop()!;
+    try {
+      pss += kb(readFileSync(`/proc/${p}/smaps_rollup`, 'utf8'), 'Pss:');
+    } catch {
+      continue;
+    }
+    stack.push(...children(p));
+  }
+  return pss;
+}
