@@ -7,9 +7,10 @@ import type { FunctionVersion } from '../control/model.js';
 import { runtimeInfo } from '../control/runtimes.js';
 import { INIT_TIMEOUT_SECONDS } from '../limits.js';
 import type { CreateSandboxOptions } from '../placement/placement.js';
-import { nodeFlagsFor, type SandboxDriver } from '../sandbox/driver.js';
+import { serviceException } from '../errors.js';
+import { nodeFlagsFor, type DriverName, type SandboxDriver } from '../sandbox/driver.js';
 import type { SandboxDrivers } from '../sandbox/drivers.js';
-import type { SandboxSettings } from '../sandbox/function-tags.js';
+import { SANDBOX_TAG, type SandboxSettings } from '../sandbox/function-tags.js';
 import type { CodeStore } from '../store/code.js';
 import { base64ToHex } from '../store/code.js';
 import { CodeCache } from './code-cache.js';
@@ -72,7 +73,7 @@ export class WorkerHost {
     const id = randomBytes(16).toString('hex');
     const logStream = logStreamName(fn.version, id);
     const settings = (await this.opts.sandboxSettings?.(fn)) ?? {};
-    const driver = settings.driver !== undefined && this.opts.drivers ? await this.opts.drivers.get(settings.driver) : this.driver;
+    const driver = settings.driver !== undefined && this.opts.drivers ? await this.driverFor(settings.driver, this.opts.drivers) : this.driver;
     const proc = await driver.launch({
       id,
       memoryMb: fn.memorySize,
@@ -113,6 +114,14 @@ export class WorkerHost {
     // Provisioned concurrency: Init ran ahead of any invoke, so none reports it.
     if (opts.initializationType === 'provisioned-concurrency') sandbox.markPrewarmed();
     return sandbox;
+  }
+
+  private async driverFor(name: DriverName, drivers: SandboxDrivers): Promise<SandboxDriver> {
+    try {
+      return await drivers.get(name);
+    } catch (err) {
+      throw serviceException(`The function's ${SANDBOX_TAG} tag asks for '${name}', which cannot run on this worker host: ${(err as Error).message}`, err);
+    }
   }
 
   async shutdown(): Promise<void> {
