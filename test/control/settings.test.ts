@@ -58,6 +58,30 @@ describe('tags', () => {
   });
 });
 
+describe('kindling:* sandbox tags', () => {
+  test('are checked when written, and a driver that takes isolation away is refused', async () => {
+    for (const Tags of [{ 'kindling:sandbox': 'vm' }, { 'kindling:sandbox': 'process' }, { 'kindling:network': 'off' }] as Record<string, string>[]) {
+      const e = await rejection(client.send(new TagResourceCommand({ Resource: functionArn('t'), Tags })));
+      assert.equal(e.name, 'InvalidParameterValueException');
+      assert.match(e.message, /^Tag kindling:(sandbox|network) must be one of/);
+    }
+    const zip = await makeZip({ 'index.mjs': 'export const handler = async () => 1;\n' });
+    const e = await rejection(client.send(new CreateFunctionCommand({ FunctionName: 'bad-tag', Runtime: 'nodejs20.x', Handler: 'index.handler', Role: ROLE, Code: { ZipFile: zip }, Tags: { 'kindling:network': 'nope' } })));
+    assert.equal(e.name, 'InvalidParameterValueException');
+  });
+
+  test("kindling:network = none leaves a function's sandbox only loopback", async (t) => {
+    if (!/Sandboxes: namespace/.test(server.stdout)) return t.skip('needs the namespace driver');
+    const zip = await makeZip({ 'index.mjs': "import os from 'node:os';\nexport const handler = async () => Object.keys(os.networkInterfaces()).sort();\n" });
+    for (const [name, tags] of [['net-default', {}], ['net-none', { 'kindling:network': 'none' }]] as const) {
+      await client.send(new CreateFunctionCommand({ FunctionName: name, Runtime: 'nodejs20.x', Handler: 'index.handler', Role: ROLE, Code: { ZipFile: zip }, Tags: tags }));
+    }
+    const ifaces = async (name: string) => JSON.parse(Buffer.from((await client.send(new InvokeCommand({ FunctionName: name }))).Payload!).toString());
+    assert.deepEqual(await ifaces('net-none'), ['lo']);
+    if (!/nft/.test(server.stderr)) assert.ok((await ifaces('net-default')).includes('eth0'));
+  });
+});
+
 describe('reserved concurrency', () => {
   test('Put, Get, Delete, and the account’s unreserved pool', async () => {
     assert.equal((await client.send(new GetFunctionConcurrencyCommand({ FunctionName: 'c' }))).ReservedConcurrentExecutions, undefined);

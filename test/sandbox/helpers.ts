@@ -11,6 +11,9 @@ import { JAILER_PATH } from '../../src/sandbox/namespace-driver.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
+/** The microvm tests' image and snapshots, shared by their drivers and `kindling up`, so they are built once. */
+export const MICROVM_TEST_DIR = path.join(tmpdir(), 'kindling-microvm-test');
+
 /** Why these tests cannot run here (undefined: they can). Builds the jailer when it is missing or stale. */
 export function skipReason(): string | undefined {
   if (process.platform !== 'linux') return 'namespace sandboxes need Linux';
