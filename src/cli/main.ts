@@ -154,9 +154,11 @@ program
   .description('measure warm and cold invokes against a bare Node http server (starts its own Kindling)')
   .option('--seconds <n>', 'seconds per load run', '10')
   .option('--cold-functions <n>', 'functions created for the cold-start figure', '30')
-  .option('--sandbox <driver>', 'sandbox driver of the Kindling under test: namespace or process (default: as kindling up picks)')
+  .option('--sandbox <driver>', 'sandbox driver of the Kindling under test: namespace, microvm or process (default: as kindling up picks)')
+  .option('--drivers', 'compare the sandbox drivers instead: cold start, warm invoke and memory per sandbox')
+  .option('--microvm-dir <dir>', 'with --drivers: the micro-VM image folder (default: $KINDLING_MICROVM_DIR or a temporary one)')
   .option('--json', 'print the figures as JSON')
-  .action(async (opts: { seconds: string; coldFunctions: string; sandbox?: string; json?: boolean }) => {
+  .action(async (opts: { seconds: string; coldFunctions: string; sandbox?: string; drivers?: boolean; microvmDir?: string; json?: boolean }) => {
     process.argv = [
       process.argv[0]!,
       'bench',
@@ -165,6 +167,8 @@ program
       '--cold-functions',
       opts.coldFunctions,
       ...(opts.sandbox ? ['--sandbox', opts.sandbox] : []),
+      ...(opts.drivers ? ['--drivers'] : []),
+      ...(opts.microvmDir ? ['--microvm-dir', opts.microvmDir] : []),
       ...(opts.json ? ['--json'] : []),
     ];
     await import('../bench/main.js');
