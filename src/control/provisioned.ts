@@ -18,6 +18,13 @@ import { checkInt, checkString, Problems } from './validate.js';
 
 type Json = Record<string, unknown>;
 
+interface Target {
+  version: FunctionVersion;
+  alias: boolean;
+  /** A weighted alias's additional version and its weight. */
+  weights?: Record<string, number>;
+}
+
 /** What the control plane needs of the Worker Manager. */
 export interface ProvisionedPools {
   provision(id: string, fn: FunctionVersion, n: number): void;
@@ -31,6 +38,8 @@ export interface ProvisionedView {
 }
 
 const poolId = (functionName: string, qualifier: string): string => `${functionName}\0${qualifier}`;
+/** The pool of a weighted alias's additional version (Lambda splits an alias's provisioned concurrency by weight). */
+const routedPoolId = (functionName: string, qualifier: string): string => `${poolId(functionName, qualifier)}\0routing`;
 const LIST_MAX = 50;
 
 export class ProvisionedConcurrency {
@@ -88,10 +97,10 @@ export class ProvisionedConcurrency {
     }
     const config: ProvisionedConfigRecord = { functionName: name, qualifier, requested: n!, lastModified: lambdaTimestamp() };
     if (!this.store.put(config)) throw functionNotFound(functionArn(this.control.account, name, qualifier));
-    this.provisionPool(name, qualifier, target.version, n!);
-    const live = this.pools.provisionedStatus(poolId(name, qualifier));
+    await this.provisionPool(name, qualifier, target, n!);
+    const live = this.status(config);
     // Lambda answers the Put with the allocation under way.
-    return { config, status: { requested: n!, allocated: live?.allocated ?? 0, available: live?.available ?? 0, status: 'IN_PROGRESS' } };
+    return { config, status: { requested: n!, allocated: live.allocated, available: live.available, status: 'IN_PROGRESS' } };
   }
 
   async get(rawName: string, qualifierParam: string | undefined): Promise<ProvisionedView> {
@@ -109,7 +118,7 @@ export class ProvisionedConcurrency {
     await this.target(name, qualifier);
     // Lambda answers 204 whether or not there was a config.
     this.store.delete(name, qualifier);
-    this.pools.unprovision(poolId(name, qualifier));
+    this.unprovisionPools(name, qualifier);
   }
 
   async list(rawName: string, opts: { marker?: string; maxItems?: string }): Promise<{ configs: (ProvisionedView & { functionArn: string })[]; nextMarker?: string }> {
@@ -167,51 +176,56 @@ export class ProvisionedConcurrency {
   }
 
   /** The version a qualifier names now, with Lambda's not-found messages (an unknown alias: "Cannot find alias arn"). */
-  private async target(name: string, qualifier: string): Promise<{ version: FunctionVersion; alias: boolean }> {
+  private async target(name: string, qualifier: string): Promise<Target> {
     if (isAliasName(qualifier)) {
       const alias = await this.state.getAlias(name, qualifier);
       if (!alias) throw resourceNotFound(`Cannot find alias arn: ${functionArn(this.control.account, name, qualifier)}`);
       const v = await this.state.getVersion(name, alias.functionVersion);
       if (!v) throw functionNotFound(functionArn(this.control.account, name, alias.functionVersion));
-      return { version: v, alias: true };
+      const weights = alias.additionalVersionWeights;
+      return { version: v, alias: true, ...(weights && Object.keys(weights).length > 0 ? { weights } : {}) };
     }
     const v = await this.state.getVersion(name, qualifier);
     if (!v) throw functionNotFound(functionArn(this.control.account, name, qualifier));
     return { version: v, alias: false };
   }
 
+  /** One config's status over its pools (two for a weighted alias). */
   private status(config: ProvisionedConfigRecord): ProvisionedStatus {
-    return (
-      this.pools.provisionedStatus(poolId(config.functionName, config.qualifier)) ?? {
-        requested: config.requested,
-        allocated: 0,
-        available: 0,
-        status: 'IN_PROGRESS',
-      }
-    );
+    const parts = [poolId(config.functionName, config.qualifier), routedPoolId(config.functionName, config.qualifier)]
+      .map((id) => this.pools.provisionedStatus(id))
+      .filter((x): x is ProvisionedStatus => x !== undefined);
+    if (parts.length === 0) return { requested: config.requested, allocated: 0, available: 0, status: 'IN_PROGRESS' };
+    const failed = parts.find((x) => x.status === 'FAILED');
+    return {
+      requested: config.requested,
+      allocated: parts.reduce((sum, x) => sum + x.allocated, 0),
+      available: parts.reduce((sum, x) => sum + x.available, 0),
+      status: failed ? 'FAILED' : parts.every((x) => x.status === 'READY') ? 'READY' : 'IN_PROGRESS',
+      ...(failed?.statusReason !== undefined ? { statusReason: failed.statusReason } : {}),
+    };
   }
 
   /** Points a config's pool at the version its qualifier names now (or drops it when the qualifier is gone). */
   private async reconcile(functionName: string, qualifier: string): Promise<void> {
-    const id = poolId(functionName, qualifier);
     const config = this.store.get(functionName, qualifier);
     if (!config) {
-      this.pools.unprovision(id);
+      this.unprovisionPools(functionName, qualifier);
       return;
     }
-    let version: FunctionVersion | undefined;
+    let target: Target | undefined;
     try {
-      version = (await this.target(functionName, qualifier)).version;
+      target = await this.target(functionName, qualifier);
     } catch {
-      version = undefined;
+      target = undefined;
     }
-    if (!version || version.version === LATEST) {
+    if (!target || target.version.version === LATEST) {
       // The alias or version went away: its config goes with it, as in Lambda.
       this.store.delete(functionName, qualifier);
-      this.pools.unprovision(id);
+      this.unprovisionPools(functionName, qualifier);
       return;
     }
-    this.provisionPool(functionName, qualifier, version, config.requested);
+    await this.provisionPool(functionName, qualifier, target, config.requested);
   }
 
   private async onChange(c: FunctionChange): Promise<void> {
@@ -228,14 +242,31 @@ export class ProvisionedConcurrency {
 
   /** Qualifiers that had pools, per function: the store forgets them when a function is deleted. */
   private readonly known = new Map<string, Set<string>>();
-  private provisionPool(functionName: string, qualifier: string, version: FunctionVersion, n: number): void {
+  /**
+   * A version's pool, or a weighted alias's two: as Lambda does, the additional
+   * version gets its weight's share of the sandboxes (rounded), the primary the rest.
+   */
+  private async provisionPool(functionName: string, qualifier: string, target: Target, n: number): Promise<void> {
     let set = this.known.get(functionName);
     if (!set) this.known.set(functionName, (set = new Set()));
     set.add(qualifier);
-    this.pools.provision(poolId(functionName, qualifier), version, n);
+    const id = poolId(functionName, qualifier);
+    const routed = routedPoolId(functionName, qualifier);
+    const [extra] = Object.entries(target.weights ?? {});
+    const extraVersion = extra ? await this.state.getVersion(functionName, extra[0]) : undefined;
+    const extraCount = extra && extraVersion ? Math.round(n * extra[1]) : 0;
+    if (n - extraCount > 0) this.pools.provision(id, target.version, n - extraCount);
+    else this.pools.unprovision(id);
+    if (extraVersion && extraCount > 0) this.pools.provision(routed, extraVersion, extraCount);
+    else this.pools.unprovision(routed);
+  }
+
+  private unprovisionPools(functionName: string, qualifier: string): void {
+    this.pools.unprovision(poolId(functionName, qualifier));
+    this.pools.unprovision(routedPoolId(functionName, qualifier));
   }
 
   private knownIds(functionName: string): string[] {
-    return [...(this.known.get(functionName) ?? [])].map((q) => poolId(functionName, q));
+    return [...(this.known.get(functionName) ?? [])].flatMap((q) => [poolId(functionName, q), routedPoolId(functionName, q)]);
   }
 }

@@ -19,6 +19,7 @@ import {
   PublishVersionCommand,
   PutFunctionConcurrencyCommand,
   PutProvisionedConcurrencyConfigCommand,
+  UpdateFunctionConfigurationCommand,
   type GetProvisionedConcurrencyConfigCommandOutput,
   type LambdaClient,
 } from '@aws-sdk/client-lambda';
@@ -245,6 +246,28 @@ describe('provisioned concurrency pools', () => {
     assert.equal(none.name, 'ProvisionedConcurrencyConfigNotFoundException');
     assert.deepEqual((await client.send(new ListProvisionedConcurrencyConfigsCommand({ FunctionName: 'p' }))).ProvisionedConcurrencyConfigs, []);
     assert.ok(cold(await invoke('p', 'live')), 'with the pool released, an invoke starts an on-demand sandbox');
+  });
+
+  test("a weighted alias's provisioned concurrency is split over its two versions, so neither sees a cold start", async () => {
+    const zip = await makeZip({ 'index.mjs': HANDLER });
+    await client.send(new CreateFunctionCommand({ FunctionName: 'w', Runtime: 'nodejs20.x', Handler: 'index.handler', Role: ROLE, Code: { ZipFile: zip }, MemorySize: 128, Publish: true }));
+    // Version 2: the same code with another environment.
+    await client.send(new UpdateFunctionConfigurationCommand({ FunctionName: 'w', Environment: { Variables: { VERSION: '2' } } }));
+    assert.equal((await client.send(new PublishVersionCommand({ FunctionName: 'w' }))).Version, '2');
+    await client.send(new CreateAliasCommand({ FunctionName: 'w', Name: 'split', FunctionVersion: '1', RoutingConfig: { AdditionalVersionWeights: { '2': 0.5 } } }));
+    await client.send(new PutProvisionedConcurrencyConfigCommand({ FunctionName: 'w', Qualifier: 'split', ProvisionedConcurrentExecutions: 2 }));
+    const ready = await waitReady('w', 'split');
+    assert.equal(ready.AllocatedProvisionedConcurrentExecutions, 2);
+    const seen = new Set<string>();
+    for (let i = 0; i < 20; i++) {
+      const out = await client.send(new InvokeCommand({ FunctionName: 'w', Qualifier: 'split', LogType: 'Tail', Payload: Buffer.from('{}') }));
+      const log = Buffer.from(out.LogResult ?? '', 'base64').toString('utf8');
+      const body = JSON.parse(Buffer.from(out.Payload!).toString('utf8')) as { initType: string };
+      assert.ok(body.initType === 'provisioned-concurrency' && !log.includes('Init Duration'), `version ${out.ExecutedVersion} was cold: ${log}`);
+      seen.add(out.ExecutedVersion!);
+    }
+    assert.deepEqual([...seen].sort(), ['1', '2']);
+    await client.send(new DeleteProvisionedConcurrencyConfigCommand({ FunctionName: 'w', Qualifier: 'split' }));
   });
 
   test('deleting the function releases its pools', async () => {
