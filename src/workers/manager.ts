@@ -20,6 +20,8 @@ interface Pool {
   /** Most recently used last: taken from the end, so warm caches stay warm. */
   idle: Sandbox[];
   busy: Set<Sandbox>;
+  /** Sandboxes being created (Init under way): the reaper keeps the pool for them. */
+  starting: number;
   retired: boolean;
 }
 
@@ -100,11 +102,14 @@ export class WorkerManager {
     }
     const reservation = this.reserve(fn);
     let sandbox: Sandbox;
+    pool.starting++;
     try {
       sandbox = await reservation.host.createSandbox(fn);
     } catch (err) {
       reservation.release();
       throw err;
+    } finally {
+      pool.starting--;
     }
     this.reservations.set(sandbox, reservation);
     this.poolOf.set(sandbox, pool);
@@ -158,7 +163,8 @@ export class WorkerManager {
         } else keep.push(s);
       }
       pool.idle = keep;
-      if (pool.idle.length === 0 && pool.busy.size === 0) this.pools.delete(pool.key);
+      // A pool with a cold start under way stays: the new sandbox joins it when its Init is done.
+      if (pool.idle.length === 0 && pool.busy.size === 0 && pool.starting === 0) this.pools.delete(pool.key);
     }
     if (reaped > 0) this.log.debug({ reaped }, 'reaped idle sandboxes');
     return reaped;
@@ -361,7 +367,7 @@ export class WorkerManager {
     const key = poolKey(fn);
     let pool = this.pools.get(key);
     if (!pool) {
-      pool = { key, functionName: fn.functionName, version: fn.version, idle: [], busy: new Set(), retired: false };
+      pool = { key, functionName: fn.functionName, version: fn.version, idle: [], busy: new Set(), starting: 0, retired: false };
       this.pools.set(key, pool);
     }
     return pool;

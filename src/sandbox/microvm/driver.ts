@@ -83,7 +83,8 @@ function kvmUsable(): boolean {
 /** The host's TSC rate: a TCG guest's TSC runs at it, and calibrating it instead hangs the boot. */
 function hostKhz(): number {
   const m = /cpu MHz\s*:\s*([\d.]+)/.exec(readFileSync('/proc/cpuinfo', 'utf8'));
-  return m ? Math.round(Number(m[1]) * 1000) : 2_000_000;
+  // Whole MHz: the figure jitters in its last digits on virtual hosts, and it is part of a snapshot's key.
+  return m ? Math.round(Number(m[1])) * 1000 : 2_000_000;
 }
 
 const shellQuote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
