@@ -34,6 +34,7 @@ const BOOT_TIMEOUT_MS = 180_000;
 /** A KVM guest boots in about a second; one that cannot run the stock kernel fails or hangs. */
 const KVM_PROBE_TIMEOUT_MS = 15_000;
 const NAME_PREFIX = 'kindling-sandbox-';
+const PREPARE_TIMEOUT_MS = 120_000;
 const KERNEL_LINE = /^\[\s*\d+\.\d+\] /;
 
 export interface MicrovmDriverOptions {
@@ -463,15 +464,24 @@ async function untilRunning(qmp: QmpClient): Promise<void> {
 function prepared(stream: Socket, exited: Promise<SandboxExit>): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     let done = false;
+    // Generous: a software-emulated guest on a loaded host is slow, but one that never answers is stuck.
+    const timer = setTimeout(() => {
+      if (done) return;
+      done = true;
+      stream.off('data', onData);
+      reject(new Error(`the micro-VM did not take its code within ${PREPARE_TIMEOUT_MS / 1000} s`));
+    }, PREPARE_TIMEOUT_MS);
     const decoder = new FrameDecoder((f) => {
       if (done || f.type !== FrameType.Prepared) return;
       done = true;
+      clearTimeout(timer);
       stream.off('data', onData);
       resolve();
     });
     const onData = (chunk: Buffer) => decoder.push(chunk);
     stream.on('data', onData);
     void exited.then((exit) => {
+      clearTimeout(timer);
       if (!done) reject(new Error(`the micro-VM stopped before it was prepared (${exit.signal ?? `exit ${exit.code}`})`));
     });
   });
