@@ -4,7 +4,6 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { networkInterfaces, tmpdir } from 'node:os';
 import path from 'node:path';
 import { cgroupDirs } from '../../src/sandbox/cgroup.js';
@@ -12,36 +11,31 @@ import { NamespaceDriver } from '../../src/sandbox/namespace-driver.js';
 import { nftAvailable } from '../../src/sandbox/select.js';
 import { invoke, skipReason, start, type Started } from './helpers.js';
 import { PROBE } from './probe.js';
+import { checkExitAndSignal, checkPrivilegedCallsRefused, checkPythonAndProvided, checkTmpCapped, checkWritesOutsideTmpRefused, hostSecrets, probeAndNeighbour, type HostSecrets } from './checks.js';
 
 const skip = skipReason();
 const skipNet = skip ?? (nftAvailable() ? undefined : 'nft is not installed (apt-get install nftables)');
-const EPERM = 1;
 
 describe('namespace sandbox: isolation', { skip: skipNet }, () => {
   const driver = new NamespaceDriver({ defaultNetwork: 'default' });
   let probe: Started;
   let neighbour: Started;
+  let host: HostSecrets;
   let dataDir: string;
-  let hostServer: net.Server;
   let hostPort: number;
 
   before(async () => {
     await driver.cleanup();
-    dataDir = mkdtempSync(path.join(tmpdir(), 'kindling-data-'));
-    writeFileSync(path.join(dataDir, 'root-key.json'), '{"secret":"host"}');
-    hostServer = net.createServer((c) => c.end('host-secret'));
-    await new Promise<void>((r) => hostServer.listen(0, '0.0.0.0', () => r()));
-    hostPort = (hostServer.address() as net.AddressInfo).port;
-    [probe, neighbour] = await Promise.all([start(driver, { 'index.mjs': PROBE }), start(driver, { 'index.mjs': PROBE, 'neighbour-secret.txt': 'mine' })]);
-    assert.equal((await invoke(neighbour, { action: 'ping' })).body, 'pong');
+    host = await hostSecrets();
+    ({ dataDir, hostPort } = host);
+    ({ probe, neighbour } = await probeAndNeighbour(driver));
   });
 
   after(async () => {
     // The neighbour lived through everything the probe tried.
     assert.equal((await invoke(neighbour, { action: 'ping' })).body, 'pong');
     await Promise.all([probe?.close(), neighbour?.close()]);
-    hostServer?.close();
-    rmSync(dataDir, { recursive: true, force: true });
+    host?.close();
   });
 
   test('runs as an unprivileged user with no capabilities, no_new_privs and seccomp', async () => {
@@ -79,14 +73,7 @@ describe('namespace sandbox: isolation', { skip: skipNet }, () => {
     assert.ok(!passwd.body.value.includes(`root:x:0:0:root:/root:/bin/bash`));
   });
 
-  test('cannot write outside /tmp', async () => {
-    for (const p of ['/var/task/x', '/usr/x', '/etc/passwd', '/x', '/var/runtime/agent.js', '/opt/x', '/dev/x']) {
-      const r = await invoke(probe, { action: 'write', path: p });
-      assert.equal(r.body.ok, false, p);
-      assert.ok(['EROFS', 'EACCES'].includes(r.body.code), `${p}: ${r.body.code}`);
-    }
-    assert.equal((await invoke(probe, { action: 'write', path: '/tmp/x' })).body.ok, true);
-  });
+  test('cannot write outside /tmp', () => checkWritesOutsideTmpRefused(probe));
 
   test("cannot reach the host's loopback, the host's own addresses or another sandbox", async () => {
     // 127.0.0.1 is the sandbox's own loopback: nothing of the host's listens there.
@@ -107,19 +94,9 @@ describe('namespace sandbox: isolation', { skip: skipNet }, () => {
     assert.equal((await invoke(probe, { action: 'connect', host: theirs, port: 8080, timeoutMs: 700 })).body.ok, false);
   });
 
-  test('refuses ptrace, mount, modules, namespaces, bpf, keyrings and raw sockets (EPERM)', { skip: process.arch !== 'x64' ? 'syscall numbers are x86_64' : undefined }, async () => {
-    const { body } = await invoke(probe, { action: 'syscalls' });
-    for (const k of ['ptrace', 'mount', 'umount2', 'init_module', 'finit_module', 'unshare_user', 'clone_newuser', 'bpf', 'keyctl', 'setns', 'kexec_load', 'chroot', 'setuid0', 'packet', 'raw4', 'raw6']) {
-      assert.equal(body[k], EPERM, `${k}: errno ${body[k]}`);
-    }
-    assert.equal(body.tcp, 0);
-  });
+  test('refuses ptrace, mount, modules, namespaces, bpf, keyrings and raw sockets (EPERM)', { skip: process.arch !== 'x64' ? 'syscall numbers are x86_64' : undefined }, () => checkPrivilegedCallsRefused(probe));
 
-  test('filling /tmp stops at its size (ENOSPC)', async () => {
-    const { body } = await invoke(probe, { action: 'fillTmp' });
-    assert.equal(body.code, 'ENOSPC');
-    assert.ok(body.mb >= 60 && body.mb <= 64, `wrote ${body.mb} MB`);
-  });
+  test('filling /tmp stops at its size (ENOSPC)', () => checkTmpCapped(probe));
 });
 
 describe('namespace sandbox: faults', { skip }, () => {
@@ -153,21 +130,7 @@ describe('namespace sandbox: faults', { skip }, () => {
     }
   });
 
-  test('exit status and signals come through as they were', async () => {
-    const a = await start(driver, { 'index.mjs': PROBE });
-    const b = await start(driver, { 'index.mjs': PROBE });
-    try {
-      const ra = await invoke(a, { action: 'exit', code: 3 });
-      assert.equal(ra.errorType, 'Runtime.ExitError');
-      assert.match(ra.body.errorMessage, /exit status 3/);
-      const rb = await invoke(b, { action: 'signal', signal: 'SIGKILL' });
-      assert.equal(rb.errorType, 'Runtime.ExitError');
-      assert.match(rb.body.errorMessage, /signal: killed/);
-      assert.deepEqual(await b.proc.exited, { code: null, signal: 'SIGKILL' });
-    } finally {
-      await Promise.all([a.close(), b.close()]);
-    }
-  });
+  test('exit status and signals come through as they were', () => checkExitAndSignal(driver));
 
   test("with network 'none' only loopback exists", async () => {
     const s = await start(driver, { 'index.mjs': PROBE });
@@ -181,26 +144,7 @@ describe('namespace sandbox: faults', { skip }, () => {
     }
   });
 
-  test('python and provided runtimes work inside (Runtime API on 127.0.0.1:9001)', async () => {
-    const py = await start(driver, { 'app.py': 'import os\ndef handler(event, context):\n    return {"uid": os.getuid(), "api": os.environ["AWS_LAMBDA_RUNTIME_API"], "py": __file__}\n' }, { family: 'python', handler: 'app.handler' });
-    const sh = await start(
-      driver,
-      {
-        bootstrap:
-          '#!/bin/sh\nset -e\nwhile true; do\n  H=$(mktemp)\n  E=$(python3 -c "import urllib.request,sys;r=urllib.request.urlopen(\'http://\'+sys.argv[1]+\'/2018-06-01/runtime/invocation/next\');print(r.headers[\'Lambda-Runtime-Aws-Request-Id\'])" "$AWS_LAMBDA_RUNTIME_API")\n  python3 -c "import urllib.request,sys;urllib.request.urlopen(urllib.request.Request(\'http://\'+sys.argv[1]+\'/2018-06-01/runtime/invocation/\'+sys.argv[2]+\'/response\',data=b\'\\"provided\\"\',method=\'POST\'))" "$AWS_LAMBDA_RUNTIME_API" "$E"\ndone\n',
-      },
-      { family: 'provided', handler: 'x' },
-    );
-    try {
-      const r = await invoke(py, {});
-      assert.equal(r.body.uid, 993, r.text);
-      assert.equal(r.body.api, '127.0.0.1:9001');
-      assert.equal(r.body.py, '/var/task/app.py');
-      assert.equal((await invoke(sh, {})).body, 'provided');
-    } finally {
-      await Promise.all([py.close(), sh.close()]);
-    }
-  });
+  test('python and provided runtimes work inside (Runtime API on 127.0.0.1:9001)', () => checkPythonAndProvided(driver));
 });
 
 describe('namespace sandbox: outbound network', { skip: skipNet }, () => {
