@@ -109,7 +109,7 @@ export async function startKindling(config: KindlingConfig, log: Logger): Promis
     const provisioned = new ProvisionedConcurrency(control, state, provisionedStore, workers, config.accountConcurrency);
     control.useProvisioned(() => provisioned.provisionedOutsideReservations());
     settings.useProvisioned(provisioned);
-    const invoker = new InvokeService(control, workers, () => settings.reservations(), config.accountConcurrency);
+    const invoker = new InvokeService(control, workers, () => settings.reservations(), config.accountConcurrency, () => provisioned.provisionedByFunction());
     const events = await startAsync({ control, invoker, log, queuePath: dir.file('queue.sqlite'), statePath: dir.file('state.sqlite'), timeScale: config.asyncTimeScale });
     cleanups.push(() => events.close());
 

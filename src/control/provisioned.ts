@@ -96,6 +96,7 @@ export class ProvisionedConcurrency {
       throw resourceConflict('Version is pointed by a Provisioned Concurrency alias');
     }
     const config: ProvisionedConfigRecord = { functionName: name, qualifier, requested: n!, lastModified: lambdaTimestamp() };
+    this.totals = undefined;
     if (!this.store.put(config)) throw functionNotFound(functionArn(this.control.account, name, qualifier));
     await this.provisionPool(name, qualifier, target, n!);
     const live = this.status(config);
@@ -118,6 +119,7 @@ export class ProvisionedConcurrency {
     await this.target(name, qualifier);
     // Lambda answers 204 whether or not there was a config.
     this.store.delete(name, qualifier);
+    this.totals = undefined;
     this.unprovisionPools(name, qualifier);
   }
 
@@ -156,6 +158,18 @@ export class ProvisionedConcurrency {
   /** A function's provisioned concurrency, all qualifiers together. */
   provisionedOf(functionName: string): number {
     return this.store.list(functionName).reduce((sum, c) => sum + c.requested, 0);
+  }
+
+  private totals: Map<string, number> | undefined;
+
+  /** Provisioned concurrency per function, from memory (the invoke path reads it every time); rebuilt after a write. */
+  provisionedByFunction(): ReadonlyMap<string, number> {
+    if (!this.totals) {
+      const totals = new Map<string, number>();
+      for (const c of this.store.list()) totals.set(c.functionName, (totals.get(c.functionName) ?? 0) + c.requested);
+      this.totals = totals;
+    }
+    return this.totals;
   }
 
   private async unreservedConcurrency(): Promise<number> {
@@ -222,6 +236,7 @@ export class ProvisionedConcurrency {
     if (!target || target.version.version === LATEST) {
       // The alias or version went away: its config goes with it, as in Lambda.
       this.store.delete(functionName, qualifier);
+      this.totals = undefined;
       this.unprovisionPools(functionName, qualifier);
       return;
     }
@@ -234,6 +249,7 @@ export class ProvisionedConcurrency {
       // The function is gone (its rows cascaded away): release every pool it had.
       for (const id of this.knownIds(c.functionName)) this.pools.unprovision(id);
       this.known.delete(c.functionName);
+      this.totals = undefined;
       return;
     }
     if (c.version === '' || c.version === LATEST) return;

@@ -11,6 +11,7 @@ import { InitFailure, type ResponseSink, type SandboxResult } from '../host/sand
 import { endLine, reportLine, startLine } from '../host/report.js';
 import * as limits from '../limits.js';
 import type { WorkerManager } from '../workers/manager.js';
+import { ConcurrencyLedger } from './concurrency.js';
 
 export interface InvokeInput {
   ref: FunctionRef;
@@ -43,12 +44,12 @@ interface Target {
   weighted?: [FunctionVersion, number][];
 }
 
+const NO_PROVISIONED: ReadonlyMap<string, number> = new Map();
+
 export class InvokeService {
   /** What a "name\0qualifier" resolves to; dropped whenever the function changes. */
   private readonly targets = new Map<string, Target>();
-  /** Invokes running now, per function (all versions together, as Lambda counts them). */
-  private readonly running = new Map<string, number>();
-  private unreservedRunning = 0;
+  private readonly ledger: ConcurrencyLedger;
   /** Reserved concurrency per function, loaded lazily; dropped on every change. */
   private reserved: Map<string, number> | undefined;
   /** Metrics, when wired (set once at startup). */
@@ -59,7 +60,10 @@ export class InvokeService {
     private readonly workers: WorkerManager,
     private readonly reservations: () => Promise<{ functionName: string; reserved: number }[]>,
     readonly accountConcurrency = limits.ACCOUNT_CONCURRENCY_DEFAULT,
+    /** Provisioned concurrency per function (kept in memory by its owner: read on every invoke). */
+    private readonly provisioned: () => ReadonlyMap<string, number> = () => NO_PROVISIONED,
   ) {
+    this.ledger = new ConcurrencyLedger(accountConcurrency);
     control.on('change', (c) => {
       if (c.kind === 'configured' || c.kind === 'deleted') this.reserved = undefined;
       for (const key of this.targets.keys()) if (key.startsWith(`${c.functionName}\0`)) this.targets.delete(key);
@@ -138,43 +142,19 @@ export class InvokeService {
     }
   }
 
-  /**
-   * A concurrency lease: a function with reserved concurrency runs within it;
-   * the others share what the account has left unreserved.
-   */
+  /** A concurrency lease (concurrency.ts: reserved, provisioned, the unreserved pool), or Lambda's 429. */
   private async lease(name: string): Promise<() => void> {
     if (!this.reserved) {
       const map = new Map<string, number>();
       for (const r of await this.reservations()) map.set(r.functionName, r.reserved);
       this.reserved = map;
     }
-    const reserved = this.reserved.get(name);
-    const running = this.running.get(name) ?? 0;
-    if (reserved !== undefined) {
-      if (running >= reserved) throw tooManyRequests('ReservedFunctionConcurrentInvocationLimitExceeded');
-    } else {
-      let reservedTotal = 0;
-      for (const n of this.reserved.values()) reservedTotal += n;
-      if (this.unreservedRunning >= this.accountConcurrency - reservedTotal) throw tooManyRequests('ConcurrentInvocationLimitExceeded');
-      this.unreservedRunning++;
-    }
-    this.running.set(name, running + 1);
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      const n = (this.running.get(name) ?? 1) - 1;
-      if (n === 0) this.running.delete(name);
-      else this.running.set(name, n);
-      if (reserved === undefined) this.unreservedRunning--;
-    };
+    return this.ledger.acquire(name, { reserved: this.reserved, provisioned: this.provisioned() });
   }
 
   /** Executions running now, for metrics and the console. */
   concurrentExecutions(): number {
-    let total = 0;
-    for (const n of this.running.values()) total += n;
-    return total;
+    return this.ledger.total();
   }
 
   private async run(fn: FunctionVersion, input: InvokeInput): Promise<InvokeOutput> {
