@@ -3,6 +3,7 @@
 // Every sandbox's group is <root>/kindling/<owner pid>-<sandbox id>, so a Kindling
 // started later can tell its dead predecessor's leftovers from a live neighbour's.
 import { existsSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
+import { processAlive } from './proc-stat.js';
 
 const ROOT = '/sys/fs/cgroup';
 const V1_CONTROLLERS = ['memory', 'pids', 'cpu'] as const;
@@ -95,15 +96,6 @@ function removeCgroupDirs(dirs: string[]): boolean {
   return ok;
 }
 
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-};
-
 /**
  * Kills the processes of kindling cgroups whose owner is gone (a Kindling that was
  * SIGKILLed) and removes the groups. Groups of a live Kindling are left alone.
@@ -122,7 +114,7 @@ export async function removeLeftoverCgroups(): Promise<number> {
     }
     for (const name of names) {
       const owner = Number.parseInt(name, 10);
-      if (Number.isFinite(owner) && owner !== process.pid && alive(owner)) continue;
+      if (Number.isFinite(owner) && owner !== process.pid && processAlive(owner)) continue;
       if (owner === process.pid) continue;
       stale.add(name);
     }

@@ -6,6 +6,7 @@
 import { execFile } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { promisify } from 'node:util';
+import { processAlive } from './proc-stat.js';
 
 const run = promisify(execFile);
 
@@ -25,15 +26,6 @@ export interface SandboxNet {
 }
 
 const ipOf = (n: number): string => `10.200.${(n >> 8) & 255}.${n & 255}`;
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-};
 
 export interface HostNetworkOptions {
   /** Let sandboxes reach RFC 1918, CGNAT and link-local addresses (Lambda without a VPC cannot). */
@@ -163,7 +155,7 @@ export async function removeLeftoverLinks(): Promise<number> {
       } catch {
         continue;
       }
-      if (owner !== process.pid && !alive(owner)) stale.add(Number(name));
+      if (owner !== process.pid && !processAlive(owner)) stale.add(Number(name));
     }
   } catch {
     // no state yet

@@ -1,4 +1,4 @@
-// Resident memory of a process tree, from /proc (Linux).
+// Host processes, from /proc (Linux): whether one lives, and the memory of a tree.
 import { readFileSync } from 'node:fs';
 
 const kb = (status: string, field: string): number => {
@@ -51,4 +51,14 @@ export function treePssKb(pid: number): number {
     stack.push(...children(p));
   }
   return pss;
+}
+
+/** Whether a process exists (one of another user's counts too). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }

@@ -2,12 +2,12 @@
 // auto: namespace when this is Linux, we are root and the jailer is built; else
 // process, with a loud warning (no isolation between functions and the host).
 // microvm only when asked for: it needs QEMU and a guest kernel.
-import { existsSync } from 'node:fs';
 import type { Logger } from '../log.js';
 import type { SandboxDriver } from './driver.js';
 import { NamespaceDriver, namespaceUnavailable, type NamespaceDriverOptions } from './namespace-driver.js';
 import { MicrovmDriver, microvmUnavailable, type MicrovmDriverOptions } from './microvm/driver.js';
 import { ProcessDriver } from './process-driver.js';
+import { findTool } from './host-tools.js';
 
 export type SandboxChoice = 'namespace' | 'microvm' | 'process' | 'auto';
 export const SANDBOX_CHOICES: readonly SandboxChoice[] = ['namespace', 'microvm', 'process', 'auto'];
@@ -18,10 +18,8 @@ export interface SelectedDriver {
   warning?: string;
 }
 
-/** Whether nft is on PATH (sandbox networking needs it for NAT and its rules). */
-export function nftAvailable(): boolean {
-  return ['/usr/sbin', '/sbin', '/usr/bin', '/bin', ...(process.env.PATH ?? '').split(':')].some((d) => d && existsSync(`${d}/nft`));
-}
+/** Whether nft is installed (sandbox networking needs it for NAT and its rules). */
+export const nftAvailable = (): boolean => findTool('nft') !== undefined;
 
 const NO_ISOLATION =
   'functions run as plain processes of this user with no isolation: they can read the host\'s files (Kindling\'s data folder included), reach its network and each other';

@@ -21,6 +21,8 @@ import { MB_PER_VCPU, RUNTIME_API_IN_GUEST, RUNTIME_DIR_IN_GUEST, SANDBOX_UID, T
 import { filesFrames } from './files.js';
 import { ensureGuestImage, guestImageUnavailable, VMINIT_PATH, type GuestImage } from './image.js';
 import { QmpClient } from './qmp.js';
+import { findTool } from '../host-tools.js';
+import { processAlive, treeRssKb } from '../proc-stat.js';
 
 export type Accel = 'kvm' | 'tcg';
 
@@ -29,7 +31,7 @@ export const GUEST_OVERHEAD_MB = 64;
 /** What a VM prints on its console once booted, with the agent waiting for a host. */
 const READY_MARKER = 'kindling-agent: waiting';
 const EXIT_LINE = /kindling-vminit: exit code=(-?\d+) signal=(\d+) oom=(\d+)/;
-/** A software-emulated boot takes 2-5 s here; a slow CI machine gets far more. */
+/** A software-emulated boot of the agent takes ~30 s here; a slow CI machine gets far more. */
 const BOOT_TIMEOUT_MS = 180_000;
 /** A KVM guest boots in about a second; one that cannot run the stock kernel fails or hangs. */
 const KVM_PROBE_TIMEOUT_MS = 15_000;
@@ -47,20 +49,7 @@ export interface MicrovmDriverOptions {
 }
 
 /** qemu-system-x86_64 on PATH (or the usual places), or undefined. */
-export function findQemu(): string | undefined {
-  const dirs = [...(process.env.PATH ?? '').split(':'), '/usr/bin', '/usr/local/bin'];
-  for (const d of dirs) {
-    if (!d) continue;
-    const p = path.join(d, 'qemu-system-x86_64');
-    try {
-      accessSync(p, constants.X_OK);
-      return p;
-    } catch {
-      // next
-    }
-  }
-  return undefined;
-}
+export const findQemu = (): string | undefined => findTool('qemu-system-x86_64');
 
 /** Why the microvm driver cannot run here, or undefined when it can. */
 export function microvmUnavailable(): string | undefined {
@@ -377,7 +366,7 @@ export class MicrovmDriver implements SandboxDriver {
         continue;
       }
       const m = new RegExp(`\\0${NAME_PREFIX}(\\d+)-`).exec(cmdline);
-      if (m && !alive(Number(m[1]))) {
+      if (m && !processAlive(Number(m[1]))) {
         try {
           process.kill(Number(pid), 'SIGKILL');
         } catch {
@@ -386,7 +375,7 @@ export class MicrovmDriver implements SandboxDriver {
       }
     }
     const base = path.dirname(runRoot());
-    if (existsSync(base)) for (const d of readdirSync(base)) if (/^\d+$/.test(d) && !alive(Number(d))) rmSync(path.join(base, d), { recursive: true, force: true });
+    if (existsSync(base)) for (const d of readdirSync(base)) if (/^\d+$/.test(d) && !processAlive(Number(d))) rmSync(path.join(base, d), { recursive: true, force: true });
   }
 }
 
@@ -395,16 +384,6 @@ const IGNORE_SHARED = { capabilities: [{ capability: 'x-ignore-shared', state: t
 
 /** The guest RAM file beside a snapshot's device state. */
 const ramFile = (stateFile: string): string => stateFile.replace(/\.state$/, '.ram');
-
-function alive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 function tail(text: string): string {
   return text.trim().split('\n').slice(-5).join(' | ') || '(nothing)';
@@ -560,13 +539,9 @@ class VmProcess {
   }
 
   private sample(): { rss: number; hwm: number } {
-    try {
-      const status = readFileSync(`/proc/${this.child.pid}/status`, 'utf8');
-      const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? 0);
-      this.lastKb = { rss: kb('VmRSS'), hwm: kb('VmHWM') };
-    } catch {
-      // exited: keep the last sample
-    }
+    // QEMU's resident memory: the guest's RAM it has touched, its own heap and translation cache.
+    const m = treeRssKb(this.child.pid ?? -1);
+    if (m.rss > 0) this.lastKb = m; // kept after exit
     this.peakKb = Math.max(this.peakKb, this.lastKb.hwm, this.lastKb.rss);
     return this.lastKb;
   }

@@ -26,6 +26,7 @@ import {
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GUEST_DIR, SANDBOX_UID } from '../namespace-driver.js';
+import { findTool } from '../host-tools.js';
 
 /** dist/native/kindling-vminit, built by `npm run build` (native/build.mjs). */
 export const VMINIT_PATH = fileURLToPath(new URL('../../../native/kindling-vminit', import.meta.url));
@@ -102,9 +103,7 @@ function findPython(): { bin: string; lib: string } | undefined {
   return undefined;
 }
 
-function onPath(tool: string): boolean {
-  return ['/usr/sbin', '/sbin', '/usr/bin', '/bin', ...(process.env.PATH ?? '').split(':')].some((d) => d && existsSync(`${d}/${tool}`));
-}
+const onPath = (tool: string): boolean => findTool(tool) !== undefined;
 
 /** A key over everything that goes into the image: any change makes a new build. */
 export function imageKey(inputs: GuestImageInputs): string {
