@@ -5,6 +5,10 @@ export interface KindlingConfig {
   host: string;
   port: number;
   dataDir: string;
+  /** Cluster mode's state store and queue (postgres://...); undefined: SQLite files in dataDir. */
+  stateUrl?: string;
+  /** Cluster mode's code store (s3://bucket[/prefix]); undefined: the code folder in dataDir. */
+  codeUrl?: string;
   region: string;
   accountId: string;
   /** How long an idle warm sandbox is kept before it is reaped, ms. */

@@ -15,12 +15,9 @@ import { FunctionUrls } from './control/urls.js';
 import { FunctionUrlServer } from './frontend/function-url.js';
 import { layerRoutes } from './frontend/layer-routes.js';
 import { urlRoutes } from './frontend/url-routes.js';
-import { SqliteFunctionUrlStore } from './store/sqlite-function-urls.js';
-import { SqliteLayerStore } from './store/sqlite-layers.js';
 import { keysRoutes } from './frontend/keys-routes.js';
 import { SigV4Verifier } from './frontend/sigv4.js';
 import { DEFAULT_RATE_LIMIT, RateLimiter } from './frontend/rate-limit.js';
-import { KeyStore } from './store/keys.js';
 import type { Logger } from './log.js';
 import { invokeRoutes } from './frontend/invoke-routes.js';
 import { logsRoutes } from './frontend/logs-routes.js';
@@ -31,7 +28,6 @@ import { Policies } from './control/policy.js';
 import { settingsRoutes } from './frontend/settings-routes.js';
 import { ProvisionedConcurrency } from './control/provisioned.js';
 import { provisionedRoutes } from './frontend/provisioned-routes.js';
-import { SqliteProvisionedConfigStore } from './store/sqlite-provisioned.js';
 import { WorkerHost } from './host/host.js';
 import { InvokeService } from './invoke/invoke.js';
 import { PlacementService } from './placement/placement.js';
@@ -39,13 +35,12 @@ import { selectDriver } from './sandbox/select.js';
 import { SandboxDrivers } from './sandbox/drivers.js';
 import { sandboxSettingsFromTags } from './sandbox/function-tags.js';
 import { openDataDir, type DataDir } from './store/datadir.js';
-import { SqliteLogStore } from './store/logs.js';
+import type { SqliteLogStore } from './store/logs.js';
+import { openStores } from './store/open.js';
 import { WorkerManager } from './workers/manager.js';
 import { consoleRoutes } from './console/routes.js';
 import { KindlingMetrics } from './metrics/metrics.js';
 import { metricsRoutes } from './metrics/routes.js';
-import { FsCodeStore } from './store/fs-code.js';
-import { SqliteStateStore } from './store/sqlite-state.js';
 
 export interface RunningKindling {
   /** The sandbox driver in use, and a warning when it does not isolate functions. */
@@ -68,22 +63,16 @@ export async function startKindling(config: KindlingConfig, log: Logger): Promis
   };
   try {
     const root = ensureRootKey(dir.path);
-    const state = new SqliteStateStore(dir.file('state.sqlite'));
-    cleanups.push(() => state.close());
-    const code = new FsCodeStore(dir.file('code'));
+    const stores = await openStores(dir, root.key, { stateUrl: config.stateUrl, codeUrl: config.codeUrl });
+    cleanups.push(() => stores.close());
+    const { state, code, logs, keys } = stores;
     const account = { region: config.region, accountId: config.accountId };
     const control = new ControlPlane({ state, code, account, accountConcurrency: config.accountConcurrency });
-    const layerStore = new SqliteLayerStore(dir.file('state.sqlite'));
-    cleanups.push(() => layerStore.close());
-    const layers = new Layers(account, layerStore, control);
+    const layers = new Layers(account, stores.layers, control);
     control.useLayers(layers);
-    const urlStore = new SqliteFunctionUrlStore(dir.file('state.sqlite'));
-    cleanups.push(() => urlStore.close());
-    const urls = new FunctionUrls(control, urlStore);
+    const urls = new FunctionUrls(control, stores.urls);
     const signer = new CodeUrlSigner(serverSecret(dir.path));
 
-    const logs = new SqliteLogStore(dir.file('logs.sqlite'));
-    cleanups.push(() => logs.close());
     const microvm = { baseDir: config.microvmDir ?? dir.file('microvm') };
     const sandboxDriver = selectDriver(config.sandbox ?? 'auto', log, {}, microvm);
     const drivers = new SandboxDrivers(sandboxDriver.driver, (name) => selectDriver(name, log, {}, microvm).driver);
@@ -104,17 +93,22 @@ export async function startKindling(config: KindlingConfig, log: Logger): Promis
     const workers = new WorkerManager(placement, log, { idleMs: config.sandboxIdleMs });
     cleanups.push(() => workers.shutdown());
     const settings = new FunctionSettings(control, state);
-    const provisionedStore = new SqliteProvisionedConfigStore(dir.file('state.sqlite'));
-    cleanups.push(() => provisionedStore.close());
-    const provisioned = new ProvisionedConcurrency(control, state, provisionedStore, workers, config.accountConcurrency);
+    const provisioned = new ProvisionedConcurrency(control, state, stores.provisioned, workers, config.accountConcurrency);
     control.useProvisioned(() => provisioned.provisionedOutsideReservations());
     settings.useProvisioned(provisioned);
     const invoker = new InvokeService(control, workers, () => settings.reservations(), config.accountConcurrency, () => provisioned.provisionedByFunction());
-    const events = await startAsync({ control, invoker, log, queuePath: dir.file('queue.sqlite'), statePath: dir.file('state.sqlite'), timeScale: config.asyncTimeScale });
+    const events = await startAsync({
+      control,
+      invoker,
+      log,
+      queue: stores.queue,
+      configStore: stores.eventConfigs,
+      storageFailure: stores.storageFailure,
+      recover: stores.queueIsPrivate,
+      timeScale: config.asyncTimeScale,
+    });
     cleanups.push(() => events.close());
 
-    const keys = new KeyStore(dir.file('keys.sqlite'), root.key);
-    cleanups.push(() => keys.close());
     const verifier = new SigV4Verifier({ region: config.region, keys });
     keys.onDelete((id) => verifier.forget(id));
     const metrics = new KindlingMetrics({ placement, workers, asyncQueueDepth: () => events.queue.stats() });

@@ -1,15 +1,14 @@
-// Asynchronous invocation, wired: the internal queue (queue.sqlite), the event
-// invoke configs (beside the functions in state.sqlite), the pollers, and the
-// accepting side the frontend calls for `X-Amz-Invocation-Type: Event`.
+// Asynchronous invocation, wired: the internal queue (queue.sqlite, or
+// PostgreSQL in a cluster), the event invoke configs (beside the functions in
+// the state store), the pollers, and the accepting side the frontend calls for
+// `X-Amz-Invocation-Type: Event`.
 import type { FunctionRef } from '../control/arn.js';
 import type { ControlPlane } from '../control/functions.js';
 import { LATEST } from '../control/model.js';
 import { functionNotFound, serviceException } from '../errors.js';
 import { functionArn } from '../control/arn.js';
 import type { Logger } from '../log.js';
-import { isStorageFailure, SqliteEventQueue, type SqliteQueueOptions } from '../store/sqlite-queue.js';
-import { SqliteEventConfigStore } from '../store/sqlite-event-config.js';
-import { EventConfigService } from './event-config.js';
+import { EventConfigService, type EventConfigStore } from './event-config.js';
 import { PollerPool, type InvokeTarget, type PollerOptions } from './pollers.js';
 import type { EventQueue, FailedEvent, QueueStats } from './queue.js';
 import { envTimeScale } from './retry.js';
@@ -31,14 +30,15 @@ export interface StartAsyncOptions {
   control: ControlPlane;
   invoker: InvokeTarget;
   log: Logger;
-  /** The queue's database file (queue.sqlite in the data folder). */
-  queuePath: string;
-  /** The state database (state.sqlite), where event invoke configs live beside their functions. */
-  statePath: string;
+  /** The internal queue (its owner closes it). */
+  queue: EventQueue;
+  /** Event invoke configs, beside the functions in the state store (its owner closes it). */
+  configStore: EventConfigStore;
+  /** What to tell the client when the queue could not store an event (undefined: not a storage failure). */
+  storageFailure: (err: unknown) => string | undefined;
   /** Multiplies retry delays and maximum event ages; default $KINDLING_ASYNC_TIME_SCALE or 1. */
   timeScale?: number | undefined;
   pollers?: PollerOptions;
-  queue?: SqliteQueueOptions;
   /** Reset leases left by a previous process (embedded mode: this process alone uses the queue). Default true. */
   recover?: boolean;
 }
@@ -57,23 +57,9 @@ export interface RunningAsync extends EventAcceptor {
   close(): Promise<void>;
 }
 
-const storageMessage = (err: unknown): string => {
-  const code = String((err as { code?: unknown }).code ?? '');
-  if (code.startsWith('SQLITE_FULL')) return 'Kindling could not store the event: the data folder is full.';
-  if (code.startsWith('SQLITE_READONLY')) return 'Kindling could not store the event: the data folder is read-only.';
-  return `Kindling could not store the event: the data folder cannot be written (${code}).`;
-};
-
 export async function startAsync(opts: StartAsyncOptions): Promise<RunningAsync> {
   const timeScale = opts.timeScale ?? envTimeScale();
-  const queue = new SqliteEventQueue(opts.queuePath, opts.queue);
-  let store: SqliteEventConfigStore;
-  try {
-    store = new SqliteEventConfigStore(opts.statePath);
-  } catch (err) {
-    await queue.close();
-    throw err;
-  }
+  const { queue, configStore: store, storageFailure } = opts;
   const configs = new EventConfigService(opts.control, store);
   const { control, invoker, log } = opts;
 
@@ -125,7 +111,7 @@ export async function startAsync(opts: StartAsyncOptions): Promise<RunningAsync>
           ...(input.traceId !== undefined ? { traceId: input.traceId } : {}),
         });
       } catch (err) {
-        throw serviceException(isStorageFailure(err) ? storageMessage(err) : 'Kindling could not store the event.', err);
+        throw serviceException(storageFailure(err) ?? 'Kindling could not store the event.', err);
       }
     },
     stats: (functionName) => queue.stats(functionName),
@@ -135,16 +121,15 @@ export async function startAsync(opts: StartAsyncOptions): Promise<RunningAsync>
       try {
         return await queue.redrive(functionName, ids);
       } catch (err) {
-        throw serviceException(isStorageFailure(err) ? storageMessage(err).replace('the event', 'the events') : 'Kindling could not redrive the events.', err);
+        throw serviceException(storageFailure(err)?.replace('the event', 'the events') ?? 'Kindling could not redrive the events.', err);
       }
     },
     async close() {
       if (closed) return;
       closed = true;
       control.off('change', onChange);
+      // The queue and the config store belong to the stores (store/open.ts), which close them after this.
       await pollers.stop();
-      await queue.close();
-      await store.close();
     },
   };
 }

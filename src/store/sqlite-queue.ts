@@ -127,6 +127,15 @@ export function isStorageFailure(err: unknown): boolean {
   );
 }
 
+/** What to tell a client whose event the data folder could not take; undefined when `err` is not a storage failure. */
+export function sqliteStorageFailure(err: unknown): string | undefined {
+  if (!isStorageFailure(err)) return undefined;
+  const code = String((err as { code?: unknown }).code ?? '');
+  if (code.startsWith('SQLITE_FULL')) return 'Kindling could not store the event: the data folder is full.';
+  if (code.startsWith('SQLITE_READONLY')) return 'Kindling could not store the event: the data folder is read-only.';
+  return `Kindling could not store the event: the data folder cannot be written (${code}).`;
+}
+
 export class SqliteEventQueue implements EventQueue {
   private readonly db: Database.Database;
   private readonly stmt;
