@@ -5,7 +5,7 @@
 import { functionNotFound, invalidParameterValue, provisionedConcurrencyConfigNotFound, resourceConflict, resourceNotFound } from '../errors.js';
 import * as limits from '../limits.js';
 import type { StateStore } from '../store/state.js';
-import type { ProvisionedConfigRecord, SqliteProvisionedConfigStore } from '../store/sqlite-provisioned.js';
+import type { ProvisionedConfigRecord, ProvisionedConfigStore } from '../store/provisioned.js';
 import type { ProvisionedStatus } from '../workers/manager.js';
 import { isAliasName } from './aliases.js';
 import { functionArn } from './arn.js';
@@ -46,7 +46,7 @@ export class ProvisionedConcurrency {
   constructor(
     private readonly control: ControlPlane,
     private readonly state: StateStore,
-    private readonly store: SqliteProvisionedConfigStore,
+    private readonly store: ProvisionedConfigStore,
     private readonly pools: ProvisionedPools,
     private readonly accountConcurrency: number,
   ) {
@@ -55,7 +55,8 @@ export class ProvisionedConcurrency {
 
   /** Startup: every stored config gets its pool again. */
   async start(): Promise<void> {
-    for (const c of this.store.list()) await this.reconcile(c.functionName, c.qualifier);
+    await this.refreshTotals();
+    for (const c of await this.store.list()) await this.reconcile(c.functionName, c.qualifier);
   }
 
   // --- the API ---
@@ -71,7 +72,7 @@ export class ProvisionedConcurrency {
       throw invalidParameterValue('Provisioned Concurrency Configs cannot be applied to unpublished function versions.');
     }
     const fn = (await this.state.getFunction(name))!;
-    const mine = this.store.list(name);
+    const mine = await this.store.list(name);
     const otherHere = mine.filter((c) => c.qualifier !== qualifier).reduce((sum, c) => sum + c.requested, 0);
     if (fn.reservedConcurrency !== undefined) {
       if (otherHere + n! > fn.reservedConcurrency) {
@@ -96,8 +97,9 @@ export class ProvisionedConcurrency {
       throw resourceConflict('Version is pointed by a Provisioned Concurrency alias');
     }
     const config: ProvisionedConfigRecord = { functionName: name, qualifier, requested: n!, lastModified: lambdaTimestamp() };
-    this.totals = undefined;
-    if (!this.store.put(config)) throw functionNotFound(functionArn(this.control.account, name, qualifier));
+    const stored = await this.store.put(config);
+    await this.refreshTotals();
+    if (!stored) throw functionNotFound(functionArn(this.control.account, name, qualifier));
     await this.provisionPool(name, qualifier, target, n!);
     const live = this.status(config);
     // Lambda answers the Put with the allocation under way.
@@ -108,7 +110,7 @@ export class ProvisionedConcurrency {
     const { name, qualifier } = this.ref(rawName, qualifierParam, S.FUNCTION_NAME_NAMESPACED);
     if (qualifier === LATEST) throw invalidParameterValue('The function resource provided must be an alias or a published version.');
     await this.target(name, qualifier);
-    const config = this.store.get(name, qualifier);
+    const config = await this.store.get(name, qualifier);
     if (!config) throw provisionedConcurrencyConfigNotFound();
     return { config, status: this.status(config) };
   }
@@ -118,8 +120,8 @@ export class ProvisionedConcurrency {
     if (qualifier === LATEST) throw invalidParameterValue('The function resource provided must be an alias or a published version.');
     await this.target(name, qualifier);
     // Lambda answers 204 whether or not there was a config.
-    this.store.delete(name, qualifier);
-    this.totals = undefined;
+    await this.store.delete(name, qualifier);
+    await this.refreshTotals();
     this.unprovisionPools(name, qualifier);
   }
 
@@ -130,7 +132,7 @@ export class ProvisionedConcurrency {
     p.throwIfAny();
     const ref = this.control.resolveRef(rawName, undefined, S.FUNCTION_NAME_UNQUALIFIED);
     if (!(await this.control.functionExists(ref.name))) throw functionNotFound(functionArn(this.control.account, ref.name));
-    const all = this.store.list(ref.name);
+    const all = await this.store.list(ref.name);
     let start = 0;
     if (opts.marker) {
       const after = Buffer.from(opts.marker, 'base64url').toString('utf8');
@@ -149,27 +151,37 @@ export class ProvisionedConcurrency {
   /** Provisioned concurrency of functions without a reservation (theirs comes out of the unreserved pool). */
   async provisionedOutsideReservations(exceptFunction?: string): Promise<number> {
     const reserved = new Set((await this.state.listReservations()).map((r) => r.functionName));
-    return this.store
-      .list()
+    return (await this.store.list())
       .filter((c) => !reserved.has(c.functionName) && c.functionName !== exceptFunction)
       .reduce((sum, c) => sum + c.requested, 0);
   }
 
-  /** A function's provisioned concurrency, all qualifiers together. */
+  /** A function's provisioned concurrency, all qualifiers together (from memory, as provisionedByFunction). */
   provisionedOf(functionName: string): number {
-    return this.store.list(functionName).reduce((sum, c) => sum + c.requested, 0);
+    return this.totals.get(functionName) ?? 0;
   }
 
-  private totals: Map<string, number> | undefined;
+  // The store is asynchronous and the invoke path reads totals synchronously on
+  // every invoke: they are kept in memory, loaded by start() and reloaded after
+  // each write this process makes.
+  private totals: ReadonlyMap<string, number> = new Map();
+  private totalsRequested = 0;
+  private totalsApplied = 0;
 
-  /** Provisioned concurrency per function, from memory (the invoke path reads it every time); rebuilt after a write. */
+  /** Provisioned concurrency per function, from memory (the invoke path reads it every time); reloaded after a write. */
   provisionedByFunction(): ReadonlyMap<string, number> {
-    if (!this.totals) {
-      const totals = new Map<string, number>();
-      for (const c of this.store.list()) totals.set(c.functionName, (totals.get(c.functionName) ?? 0) + c.requested);
+    return this.totals;
+  }
+
+  /** Reloads the totals; of overlapping reloads, only a later-started one may replace an earlier one's result. */
+  private async refreshTotals(): Promise<void> {
+    const seq = ++this.totalsRequested;
+    const totals = new Map<string, number>();
+    for (const c of await this.store.list()) totals.set(c.functionName, (totals.get(c.functionName) ?? 0) + c.requested);
+    if (seq > this.totalsApplied) {
+      this.totalsApplied = seq;
       this.totals = totals;
     }
-    return this.totals;
   }
 
   private async unreservedConcurrency(): Promise<number> {
@@ -222,7 +234,7 @@ export class ProvisionedConcurrency {
 
   /** Points a config's pool at the version its qualifier names now (or drops it when the qualifier is gone). */
   private async reconcile(functionName: string, qualifier: string): Promise<void> {
-    const config = this.store.get(functionName, qualifier);
+    const config = await this.store.get(functionName, qualifier);
     if (!config) {
       this.unprovisionPools(functionName, qualifier);
       return;
@@ -235,8 +247,8 @@ export class ProvisionedConcurrency {
     }
     if (!target || target.version.version === LATEST) {
       // The alias or version went away: its config goes with it, as in Lambda.
-      this.store.delete(functionName, qualifier);
-      this.totals = undefined;
+      await this.store.delete(functionName, qualifier);
+      await this.refreshTotals();
       this.unprovisionPools(functionName, qualifier);
       return;
     }
@@ -249,7 +261,7 @@ export class ProvisionedConcurrency {
       // The function is gone (its rows cascaded away): release every pool it had.
       for (const id of this.knownIds(c.functionName)) this.pools.unprovision(id);
       this.known.delete(c.functionName);
-      this.totals = undefined;
+      await this.refreshTotals();
       return;
     }
     if (c.version === '' || c.version === LATEST) return;

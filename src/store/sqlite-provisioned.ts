@@ -1,16 +1,10 @@
 // Provisioned concurrency configs in the state database (state.sqlite), one
 // row per function qualifier (a published version or an alias): a table of
 // its own, versioned on its own, cascading away with the function.
+import type { ProvisionedConfigRecord, ProvisionedConfigStore } from './provisioned.js';
 import { SqliteQualifierRows } from './sqlite-qualifier-rows.js';
 
-/** What PutProvisionedConcurrencyConfig stored; the allocation itself is live state of the Worker Manager. */
-export interface ProvisionedConfigRecord {
-  functionName: string;
-  /** A published version number or an alias name. */
-  qualifier: string;
-  requested: number;
-  lastModified: string;
-}
+export type { ProvisionedConfigRecord, ProvisionedConfigStore } from './provisioned.js';
 
 const COMPONENT = 'provisioned_concurrency_configs';
 const MIGRATIONS: string[] = [
@@ -22,7 +16,7 @@ const MIGRATIONS: string[] = [
    );`,
 ];
 
-export class SqliteProvisionedConfigStore {
+export class SqliteProvisionedConfigStore implements ProvisionedConfigStore {
   private readonly rows: SqliteQualifierRows<ProvisionedConfigRecord>;
 
   /** `path` is the state database: the functions table must exist there already. */
@@ -30,25 +24,24 @@ export class SqliteProvisionedConfigStore {
     this.rows = new SqliteQualifierRows(path, COMPONENT, MIGRATIONS);
   }
 
-  get(functionName: string, qualifier: string): ProvisionedConfigRecord | undefined {
+  async get(functionName: string, qualifier: string): Promise<ProvisionedConfigRecord | undefined> {
     return this.rows.get(functionName, qualifier);
   }
 
   /** False when the function went away between the check and the write. */
-  put(config: ProvisionedConfigRecord): boolean {
+  async put(config: ProvisionedConfigRecord): Promise<boolean> {
     return this.rows.upsert(config);
   }
 
-  delete(functionName: string, qualifier: string): boolean {
+  async delete(functionName: string, qualifier: string): Promise<boolean> {
     return this.rows.delete(functionName, qualifier);
   }
 
-  /** One function's configs, or every config (startup). Ordered by function, then qualifier. */
-  list(functionName?: string): ProvisionedConfigRecord[] {
+  async list(functionName?: string): Promise<ProvisionedConfigRecord[]> {
     return functionName === undefined ? this.rows.listAll() : this.rows.list(functionName);
   }
 
-  close(): void {
+  async close(): Promise<void> {
     this.rows.close();
   }
 }

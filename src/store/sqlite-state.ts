@@ -142,7 +142,12 @@ export class SqliteStateStore implements StateStore {
   }
 
   async putFunction(fn: FunctionRecord): Promise<void> {
-    this.stmt.updateFunction.run(JSON.stringify(fn), fn.functionName);
+    // A record read before a publish must not move lastVersion back (the next publish would reuse a number).
+    const row = this.stmt.getFunction.get(fn.functionName);
+    if (!row) return;
+    const stored = JSON.parse(row.data) as FunctionRecord;
+    const next = stored.lastVersion > fn.lastVersion ? { ...fn, lastVersion: stored.lastVersion } : fn;
+    this.stmt.updateFunction.run(JSON.stringify(next), fn.functionName);
   }
 
   async getVersion(name: string, version: string): Promise<FunctionVersion | undefined> {
