@@ -28,14 +28,14 @@ export function keysRoutes(keys: KeyStore): Route[] {
       path: KEYS_PATH,
       operation: 'CreateAccessKey',
       bodyLimit: 4096,
-      handle(ctx) {
+      async handle(ctx) {
         rootOnly(ctx);
         const body = ctx.body.length === 0 ? {} : parseJsonObject(ctx.body);
         const name = body.Name ?? '';
         if (typeof name !== 'string' || name.length > NAME_MAX || /[\u0000-\u001f]/.test(name)) {
           throw invalidParameterValue(`Name must be a string of at most ${NAME_MAX} printable characters.`);
         }
-        const k = keys.create(name);
+        const k = await keys.create(name);
         return { status: 201, json: { ...render(k), SecretAccessKey: k.secretAccessKey } };
       },
     },
@@ -44,9 +44,9 @@ export function keysRoutes(keys: KeyStore): Route[] {
       path: KEYS_PATH,
       operation: 'ListAccessKeys',
       bodyLimit: 0,
-      handle(ctx) {
+      async handle(ctx) {
         rootOnly(ctx);
-        return { status: 200, json: { Keys: keys.list().map(render) } };
+        return { status: 200, json: { Keys: (await keys.list()).map(render) } };
       },
     },
     {
@@ -54,11 +54,11 @@ export function keysRoutes(keys: KeyStore): Route[] {
       path: `${KEYS_PATH}/:AccessKeyId`,
       operation: 'DeleteAccessKey',
       bodyLimit: 0,
-      handle(ctx) {
+      async handle(ctx) {
         rootOnly(ctx);
         const id = ctx.params.AccessKeyId ?? '';
         if (keys.isRoot(id)) throw invalidParameterValue('The root access key cannot be deleted.');
-        if (!keys.delete(id)) throw resourceNotFound(`Access key not found: ${id}`);
+        if (!(await keys.delete(id))) throw resourceNotFound(`Access key not found: ${id}`);
         return { status: 204 };
       },
     },

@@ -2,7 +2,7 @@
 // X-Amz-Target), so `aws logs filter-log-events` and the SDK's Logs client
 // read Kindling's logs unchanged. Log group /aws/lambda/NAME is function NAME.
 import { LambdaError, resourceNotFound } from '../errors.js';
-import type { SqliteLogStore } from '../store/logs.js';
+import type { LogStore } from '../store/logs.js';
 import type { ControlPlane } from '../control/functions.js';
 import type { Route } from './http.js';
 import { parseJsonObject } from './json.js';
@@ -24,7 +24,7 @@ export function filterTerms(pattern: string | undefined): string[] {
   return terms;
 }
 
-export function logsRoutes(control: ControlPlane, logs: SqliteLogStore): Route[] {
+export function logsRoutes(control: ControlPlane, logs: LogStore): Route[] {
   const filterLogEvents = async (body: Record<string, unknown>) => {
     const group = body.logGroupName;
     if (typeof group !== 'string' || group === '') throw invalidParameter('logGroupName is required.');
@@ -33,7 +33,7 @@ export function logsRoutes(control: ControlPlane, logs: SqliteLogStore): Route[]
     if (!(await control.functionExists(functionName))) throw resourceNotFound('The specified log group does not exist.');
     const limit = typeof body.limit === 'number' ? Math.min(Math.max(1, body.limit), MAX_EVENTS) : MAX_EVENTS;
     const afterId = typeof body.nextToken === 'string' ? Number.parseInt(body.nextToken, 36) : undefined;
-    const events = logs.query({
+    const events = await logs.query({
       functionName,
       ...(typeof body.startTime === 'number' ? { startTime: body.startTime } : {}),
       ...(typeof body.endTime === 'number' ? { endTime: body.endTime } : {}),

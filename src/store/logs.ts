@@ -34,10 +34,37 @@ const MIGRATIONS = [
    CREATE INDEX log_events_fn_ts ON log_events (function_name, ts);`,
 ];
 
-const FLUSH_EVERY_MS = 100;
-const FLUSH_AT_EVENTS = 2000;
+/** Where functions' logs go and are read back: SQLite here, PostgreSQL in cluster mode (postgres/logs.ts). */
+export interface LogStore extends FunctionLogSink {
+  /** Buffers the text's lines (never blocks, never throws); they are written within FLUSH_EVERY_MS. */
+  append(functionName: string, logStream: string, text: string): void;
+  /** Writes what is buffered now. */
+  flush(): Promise<void>;
+  /** Events in id order (the order they were written); flushes this process's buffer first. */
+  query(q: LogQuery): Promise<LogEvent[]>;
+  /** Drops events older than the retention window; resolves to how many. */
+  expire(olderThanMs: number): Promise<number>;
+  /** Flushes, then stops. */
+  close(): Promise<void>;
+}
 
-export class SqliteLogStore implements FunctionLogSink {
+export const FLUSH_EVERY_MS = 100;
+export const FLUSH_AT_EVENTS = 2000;
+
+/** The non-empty lines of `text` (a chunk of whole lines). */
+export function splitLines(text: string): string[] {
+  const lines: string[] = [];
+  let start = 0;
+  while (start < text.length) {
+    let end = text.indexOf('\n', start);
+    if (end === -1) end = text.length;
+    if (end > start) lines.push(text.slice(start, end));
+    start = end + 1;
+  }
+  return lines;
+}
+
+export class SqliteLogStore implements LogStore {
   private readonly db: Database.Database;
   private buffer: [string, string, number, string][] = [];
   private timer: NodeJS.Timeout | undefined;
@@ -57,21 +84,28 @@ export class SqliteLogStore implements FunctionLogSink {
 
   append(functionName: string, logStream: string, text: string): void {
     const now = Date.now();
-    let start = 0;
-    while (start < text.length) {
-      let end = text.indexOf('\n', start);
-      if (end === -1) end = text.length;
-      if (end > start) this.buffer.push([functionName, logStream, now, text.slice(start, end)]);
-      start = end + 1;
-    }
-    if (this.buffer.length >= FLUSH_AT_EVENTS) this.flush();
+    for (const line of splitLines(text)) this.buffer.push([functionName, logStream, now, line]);
+    if (this.buffer.length >= FLUSH_AT_EVENTS) this.flushQuietly();
     else if (!this.timer) {
-      this.timer = setTimeout(() => this.flush(), FLUSH_EVERY_MS);
+      this.timer = setTimeout(() => this.flushQuietly(), FLUSH_EVERY_MS);
       this.timer.unref();
     }
   }
 
-  flush(): void {
+  async flush(): Promise<void> {
+    this.flushNow();
+  }
+
+  /** From append and the timer: a failed write (disk full) loses that batch rather than a function's invocation or the process. */
+  private flushQuietly(): void {
+    try {
+      this.flushNow();
+    } catch {
+      // the batch is lost; later lines are tried again
+    }
+  }
+
+  private flushNow(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     if (this.buffer.length === 0 || !this.db.open) return;
@@ -80,8 +114,8 @@ export class SqliteLogStore implements FunctionLogSink {
     this.flushTx(rows);
   }
 
-  query(q: LogQuery): LogEvent[] {
-    this.flush();
+  async query(q: LogQuery): Promise<LogEvent[]> {
+    this.flushNow();
     const where = ['function_name = ?'];
     const args: (string | number)[] = [q.functionName];
     if (q.startTime !== undefined) (where.push('ts >= ?'), args.push(q.startTime));
@@ -98,13 +132,13 @@ export class SqliteLogStore implements FunctionLogSink {
   }
 
   /** Drops events older than the retention window. */
-  expire(olderThanMs: number): number {
-    this.flush();
+  async expire(olderThanMs: number): Promise<number> {
+    this.flushNow();
     return this.db.prepare('DELETE FROM log_events WHERE ts < ?').run(Date.now() - olderThanMs).changes;
   }
 
-  close(): void {
-    this.flush();
+  async close(): Promise<void> {
+    this.flushNow();
     if (this.db.open) this.db.close();
   }
 }
