@@ -27,17 +27,29 @@ const readKeyFile = (dataDir: string): AccessKey | undefined => {
   }
 };
 
+/** Where the root key came from: the environment, the data folder, made now, or the cluster's state store. */
+export type RootKeySource = 'env' | 'file' | 'created' | 'cluster';
+
+export const rootKeyFromEnv = fromEnv;
+
+export const newRootKey = (): AccessKey => ({
+  accessKeyId: `AKKL${randomBytes(8).toString('hex').toUpperCase()}`,
+  secretAccessKey: randomBytes(30).toString('base64url'),
+});
+
+/** Keeps the key in the data folder (owner-only), where `kindling` commands on this machine read it. */
+export function writeRootKeyFile(dataDir: string, key: AccessKey): void {
+  writeFileSync(join(dataDir, ROOT_KEY_FILE), `${JSON.stringify(key, null, 2)}\n`, { mode: 0o600 });
+}
+
 /** The server's root key; `created` when this start made it. */
-export function ensureRootKey(dataDir: string): { key: AccessKey; source: 'env' | 'file' | 'created' } {
+export function ensureRootKey(dataDir: string): { key: AccessKey; source: RootKeySource } {
   const env = fromEnv();
   if (env) return { key: env, source: 'env' };
   const stored = readKeyFile(dataDir);
   if (stored) return { key: stored, source: 'file' };
-  const key: AccessKey = {
-    accessKeyId: `AKKL${randomBytes(8).toString('hex').toUpperCase()}`,
-    secretAccessKey: randomBytes(30).toString('base64url'),
-  };
-  writeFileSync(join(dataDir, ROOT_KEY_FILE), `${JSON.stringify(key, null, 2)}\n`, { mode: 0o600 });
+  const key = newRootKey();
+  writeRootKeyFile(dataDir, key);
   return { key, source: 'created' };
 }
 

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { startAsync } from './async/index.js';
 import { DEFAULT_HEADERS_TIMEOUT_MS, DEFAULT_LOG_RETENTION_DAYS, DEFAULT_REQUEST_TIMEOUT_MS, type KindlingConfig } from './config.js';
 import { ControlPlane } from './control/functions.js';
-import { ensureRootKey, serverSecret, type AccessKey } from './credentials.js';
+import type { AccessKey, RootKeySource } from './credentials.js';
 import { CodeUrlSigner } from './frontend/code-url.js';
 import { asyncRoutes } from './frontend/async-routes.js';
 import { controlRoutes } from './frontend/control-routes.js';
@@ -35,7 +35,7 @@ import { selectDriver } from './sandbox/select.js';
 import { SandboxDrivers } from './sandbox/drivers.js';
 import { sandboxSettingsFromTags } from './sandbox/function-tags.js';
 import { openDataDir, type DataDir } from './store/datadir.js';
-import type { SqliteLogStore } from './store/logs.js';
+import type { LogStore } from './store/logs.js';
 import { openStores } from './store/open.js';
 import { WorkerManager } from './workers/manager.js';
 import { consoleRoutes } from './console/routes.js';
@@ -45,12 +45,14 @@ import { metricsRoutes } from './metrics/routes.js';
 export interface RunningKindling {
   /** The sandbox driver in use, and a warning when it does not isolate functions. */
   sandbox: { name: string; warning?: string };
-  logs: SqliteLogStore;
+  logs: LogStore;
   workers: WorkerManager;
   metrics: KindlingMetrics;
   url: string;
   rootKey: AccessKey;
-  rootKeySource: 'env' | 'file' | 'created';
+  rootKeySource: RootKeySource;
+  /** Where state and code live (embedded: sqlite and folder). */
+  stores: { state: 'sqlite' | 'postgres'; code: 'folder' | 's3' };
   dataDir: string;
   close(): Promise<void>;
 }
@@ -62,16 +64,20 @@ export async function startKindling(config: KindlingConfig, log: Logger): Promis
     for (const fn of cleanups.reverse()) await fn();
   };
   try {
-    const root = ensureRootKey(dir.path);
-    const stores = await openStores(dir, root.key, { stateUrl: config.stateUrl, codeUrl: config.codeUrl });
+    const stores = await openStores(dir, {
+      stateUrl: config.stateUrl,
+      codeUrl: config.codeUrl,
+      onBackgroundError: (err, what) => log.warn({ err }, `could not store ${what}`),
+    });
     cleanups.push(() => stores.close());
+    const root = stores.root;
     const { state, code, logs, keys } = stores;
     const account = { region: config.region, accountId: config.accountId };
     const control = new ControlPlane({ state, code, account, accountConcurrency: config.accountConcurrency });
     const layers = new Layers(account, stores.layers, control);
     control.useLayers(layers);
     const urls = new FunctionUrls(control, stores.urls);
-    const signer = new CodeUrlSigner(serverSecret(dir.path));
+    const signer = new CodeUrlSigner(stores.serverSecret);
 
     const microvm = { baseDir: config.microvmDir ?? dir.file('microvm') };
     const sandboxDriver = selectDriver(config.sandbox ?? 'auto', log, {}, microvm);
@@ -116,6 +122,16 @@ export async function startKindling(config: KindlingConfig, log: Logger): Promis
     control.on('change', (c) => {
       if (c.kind === 'deleted') metrics.forget(c.functionName, c.version);
     });
+    // Cluster mode: what this process changes reaches the others, and theirs reach this one
+    // (each drops its caches and retires sandboxes of old versions, as for its own changes).
+    const feed = await stores.changeFeed(
+      {
+        remote: (c) => control.emit('change', c),
+        resync: () => invoker.forgetAll(),
+      },
+      (err) => log.warn({ err }, 'could not tell the cluster about a function change'),
+    );
+    if (feed) control.on('change', (c) => feed.publish(c));
     cleanups.push(expireLogsPeriodically(logs, config.logRetentionDays ?? DEFAULT_LOG_RETENTION_DAYS, log));
 
     const frontend = new HttpFrontend(log, [...consoleRoutes(), ...metricsRoutes({ control, metrics, placement, workers }), ...keysRoutes(keys), ...controlRoutes(control, code, signer), ...invokeRoutes(control, invoker, events), ...logsRoutes(control, logs), ...versionRoutes(control, new Aliases(control, state)), ...settingsRoutes(settings, new Policies(control, state), config.accountConcurrency), ...asyncRoutes(control, events), ...layerRoutes(account, layers, signer), ...urlRoutes(urls), ...provisionedRoutes(provisioned)], { auth: verifier, rateLimit: new RateLimiter(config.rateLimit ?? DEFAULT_RATE_LIMIT) });
@@ -154,7 +170,7 @@ export async function startKindling(config: KindlingConfig, log: Logger): Promis
     const { port } = server.address() as AddressInfo;
     const hostname = config.host.includes(':') ? `[${config.host}]` : config.host;
     const sandbox = { name: sandboxDriver.driver.name, ...(sandboxDriver.warning ? { warning: sandboxDriver.warning } : {}) };
-    return { sandbox, logs, workers, metrics, url: `http://${hostname}:${port}`, rootKey: root.key, rootKeySource: root.source, dataDir: dir.path, close };
+    return { sandbox, logs, workers, metrics, url: `http://${hostname}:${port}`, rootKey: root.key, rootKeySource: root.source, stores: { state: stores.stateBackend, code: stores.codeBackend }, dataDir: dir.path, close };
   } catch (err) {
     await close();
     throw err;
@@ -162,18 +178,18 @@ export async function startKindling(config: KindlingConfig, log: Logger): Promis
 }
 
 /** Drops log events past the retention now and then (every hour, or a tenth of a short retention); returns the stop. */
-function expireLogsPeriodically(logs: SqliteLogStore, days: number, log: Logger): () => void {
+function expireLogsPeriodically(logs: LogStore, days: number, log: Logger): () => void {
   const keepMs = days * 86_400_000;
-  const expire = () => {
+  const expire = async () => {
     try {
-      const n = logs.expire(keepMs);
+      const n = await logs.expire(keepMs);
       if (n > 0) log.debug({ expired: n }, 'expired old log events');
     } catch (err) {
       log.warn({ err }, 'could not expire old log events');
     }
   };
-  expire();
-  const timer = setInterval(expire, Math.max(1000, Math.min(3_600_000, keepMs / 10)));
+  void expire();
+  const timer = setInterval(() => void expire(), Math.max(1000, Math.min(3_600_000, keepMs / 10)));
   timer.unref();
   return () => clearInterval(timer);
 }

@@ -34,6 +34,8 @@ program
   .option('--idle-timeout <seconds>', 'how long an idle warm sandbox is kept (default: 600)')
   .option('--memory <mb>', 'memory the worker host gives sandboxes (default: 80% of this machine)')
   .option('--sandbox <driver>', 'namespace (isolated; needs root on Linux), microvm (a virtual machine per sandbox; needs QEMU and a guest kernel), process (no isolation), or auto (default: namespace where it can run)')
+  .option('--state <url>', 'cluster mode: keep state and the async queue in PostgreSQL (postgres://user:pass@host/db) instead of SQLite files in the data folder (default: $KINDLING_STATE)')
+  .option('--code <url>', 'cluster mode: keep code packages in an S3-compatible bucket (s3://bucket[/prefix][?endpoint=URL]) instead of the data folder (default: $KINDLING_CODE)')
   .option('--microvm-dir <dir>', 'where the microvm driver keeps its guest image and snapshots (default: $KINDLING_MICROVM_DIR or <data>/microvm)')
   .option('--concurrency <n>', 'the account\'s concurrent executions limit (default: 1000)')
   .option('--async-time-scale <factor>', 'multiply async retry delays and maximum event age, e.g. 0.001 in tests (default: $KINDLING_ASYNC_TIME_SCALE or 1)')

@@ -5,6 +5,8 @@ import { startKindling } from '../kindling.js';
 import { ACCOUNT_CONCURRENCY_DEFAULT, UNRESERVED_CONCURRENCY_MIN } from '../limits.js';
 import { createLogger } from '../log.js';
 import { DataDirLockedError } from '../store/datadir.js';
+import { isConnectionFailure, isPostgresUrl } from '../store/postgres/db.js';
+import { parseS3Url } from '../store/s3-code.js';
 
 export interface UpOptions {
   host: string;
@@ -17,6 +19,8 @@ export interface UpOptions {
   concurrency?: string;
   sandbox?: string;
   microvmDir?: string;
+  state?: string;
+  code?: string;
   asyncTimeScale?: string;
   logRetentionDays?: string;
   rateLimit?: string;
@@ -46,6 +50,24 @@ export async function up(opts: UpOptions): Promise<void> {
       process.exit(2);
     }
     config.sandbox = opts.sandbox as SandboxChoice;
+  }
+  const stateUrl = opts.state ?? (process.env.KINDLING_STATE || undefined);
+  if (stateUrl !== undefined) {
+    if (!isPostgresUrl(stateUrl)) {
+      console.error(`kindling up: --state takes a postgres://user:password@host:port/database URL, not '${stateUrl}'.`);
+      process.exit(2);
+    }
+    config.stateUrl = stateUrl;
+  }
+  const codeUrl = opts.code ?? (process.env.KINDLING_CODE || undefined);
+  if (codeUrl !== undefined) {
+    try {
+      parseS3Url(codeUrl);
+    } catch (err) {
+      console.error(`kindling up: --code: ${(err as Error).message}.`);
+      process.exit(2);
+    }
+    config.codeUrl = codeUrl;
   }
   const microvmDir = opts.microvmDir ?? envMicrovmDir();
   if (microvmDir !== undefined) config.microvmDir = microvmDir;
@@ -111,6 +133,10 @@ export async function up(opts: UpOptions): Promise<void> {
       console.error(`kindling up: ${err.message}`);
       process.exit(1);
     }
+    if (config.stateUrl !== undefined && isConnectionFailure(err)) {
+      console.error(`kindling up: cannot reach PostgreSQL at ${redactUrl(config.stateUrl)} (${(err as Error).message}).`);
+      process.exit(1);
+    }
     if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
       console.error(`kindling up: ${config.host}:${config.port} is already in use; pick another --port.`);
       process.exit(1);
@@ -119,6 +145,9 @@ export async function up(opts: UpOptions): Promise<void> {
   }
   if (running.rootKeySource === 'created') {
     console.log(`Created the root access key in ${running.dataDir}/root-key.json (readable by you alone).`);
+  }
+  if (running.rootKeySource === 'cluster') {
+    console.log(`Using the cluster's root access key (also written to ${running.dataDir}/root-key.json).`);
   }
   if (running.rootKeySource !== 'env') {
     console.log(
@@ -131,6 +160,9 @@ export async function up(opts: UpOptions): Promise<void> {
   } else {
     const how = running.sandbox.name === 'microvm' ? 'a virtual machine each, QEMU microvm' : 'namespaces, cgroups, seccomp';
     console.log(`Sandboxes: ${running.sandbox.name} (isolated: ${how}).`);
+  }
+  if (running.stores.state === 'postgres' || running.stores.code === 's3') {
+    console.log(`Stores: state and async queue in ${running.stores.state === 'postgres' ? `PostgreSQL at ${redactUrl(config.stateUrl!)}` : 'SQLite'}, code in ${running.stores.code === 's3' ? config.codeUrl : 'the data folder'}.`);
   }
   console.log(`Kindling listening on ${running.url}`);
 
@@ -149,4 +181,15 @@ export async function up(opts: UpOptions): Promise<void> {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+/** The URL without its password, for messages. */
+function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return url;
+  }
 }

@@ -43,6 +43,8 @@ export interface FunctionChange {
   kind: 'created' | 'updated' | 'deleted' | 'configured';
   functionName: string;
   version: string;
+  /** Made by another process of the cluster (and already applied there). */
+  remote?: boolean;
 }
 
 export interface ControlPlaneDeps {

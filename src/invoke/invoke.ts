@@ -71,6 +71,17 @@ export class InvokeService {
     });
   }
 
+  /**
+   * Changes may have been missed (cluster mode lost its change feed for a while):
+   * forget every resolved target and retire every warm sandbox, so the next
+   * invoke of each function reads its current version.
+   */
+  forgetAll(): void {
+    this.reserved = undefined;
+    this.targets.clear();
+    for (const name of new Set(this.workers.stats().map((s) => s.functionName))) this.workers.retire(name);
+  }
+
   /** The version an invoke runs (an alias picks by its weights); throws ResourceNotFoundException as Invoke reports it. */
   async resolve(ref: FunctionRef): Promise<FunctionVersion> {
     const qualifier = ref.qualifier ?? LATEST;

@@ -2,6 +2,9 @@
 // PostgreSQL 15, started here when it is stopped, with a superuser role for
 // root over the local socket), and a fresh database per caller, dropped after.
 import { execFileSync } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
 
 /** Where the admin connection goes: $KINDLING_TEST_POSTGRES, or the local socket as root. */
@@ -68,6 +71,49 @@ export async function freshDatabase(prefix = 'kindling_test'): Promise<{ url: st
       } finally {
         await c.end();
       }
+    },
+  };
+}
+
+const PG_BIN = '/usr/lib/postgresql/15/bin';
+
+/** A PostgreSQL server of a test's own (initdb in a temporary folder, Unix socket only), which the test may stop and start. */
+export interface PrivatePostgres {
+  /** The `postgres` database, as superuser root. */
+  url: string;
+  stop(): void;
+  start(): void;
+  /** Stops the server and removes its files. */
+  destroy(): Promise<void>;
+}
+
+/**
+ * Its own server, so that restarting it cannot disturb the other tests that
+ * share the machine's cluster. Runs as the postgres user (initdb refuses root).
+ */
+export async function privatePostgres(): Promise<PrivatePostgres> {
+  const dir = await mkdtemp(join(tmpdir(), 'kindling-pg-'));
+  execFileSync('chown', ['postgres:postgres', dir]);
+  const data = join(dir, 'data');
+  // A port number names the socket file (.s.PGSQL.<port>); nothing listens on TCP.
+  const port = 20_000 + (process.pid % 20_000);
+  const asPostgres = (cmd: string, args: string[]) => execFileSync('runuser', ['-u', 'postgres', '--', join(PG_BIN, cmd), ...args], { stdio: 'pipe' });
+  asPostgres('initdb', ['-D', data, '-U', 'root', '-A', 'trust', '--no-sync']);
+  const start = () =>
+    asPostgres('pg_ctl', ['-D', data, '-l', join(dir, 'server.log'), '-w', '-o', `-c listen_addresses='' -k ${dir} -p ${port} -c fsync=off`, 'start']);
+  const stop = () => asPostgres('pg_ctl', ['-D', data, '-m', 'fast', '-w', 'stop']);
+  start();
+  return {
+    url: `postgresql://root@localhost:${port}/postgres?host=${dir}`,
+    stop,
+    start,
+    destroy: async () => {
+      try {
+        stop();
+      } catch {
+        // already stopped
+      }
+      await rm(dir, { recursive: true, force: true });
     },
   };
 }
