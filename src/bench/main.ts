@@ -13,6 +13,7 @@ import { signInvoke, zipOf } from './fixtures.js';
 import { percentile, runLoad, type LoadResult, type LoadTarget } from './load.js';
 import { asyncRows, benchAsync } from './async.js';
 import { benchDrivers, driverRows } from './drivers.js';
+import { benchPlacement, placementRows } from './placement.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/kindling.js', import.meta.url));
 const BARE = fileURLToPath(new URL('./bare-server.js', import.meta.url));
@@ -27,11 +28,13 @@ interface Options {
   sandbox?: string;
   /** Compare the sandbox drivers instead (cold start, warm invoke, memory per sandbox). */
   drivers: boolean;
+  /** Time the Placement Service's decisions over a simulated cluster instead. */
+  placement: boolean;
   microvmDir: string;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { seconds: 10, coldFunctions: 30, json: false, drivers: false, microvmDir: process.env.KINDLING_MICROVM_DIR || join(tmpdir(), 'kindling-bench-microvm') };
+  const o: Options = { seconds: 10, coldFunctions: 30, json: false, drivers: false, placement: false, microvmDir: process.env.KINDLING_MICROVM_DIR || join(tmpdir(), 'kindling-bench-microvm') };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--json') o.json = true;
@@ -39,8 +42,9 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--cold-functions') o.coldFunctions = Number(argv[++i]);
     else if (a === '--sandbox') o.sandbox = argv[++i];
     else if (a === '--drivers') o.drivers = true;
+    else if (a === '--placement') o.placement = true;
     else if (a === '--microvm-dir') o.microvmDir = argv[++i]!;
-    else throw new Error(`unknown option ${a}: use --seconds N, --cold-functions N, --sandbox namespace|microvm|process, --drivers [--microvm-dir DIR], --json`);
+    else throw new Error(`unknown option ${a}: use --seconds N, --cold-functions N, --sandbox namespace|microvm|process, --drivers [--microvm-dir DIR], --placement, --json`);
   }
   return o;
 }
@@ -71,6 +75,12 @@ function printTable(rows: string[][]): void {
 
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
+  if (opts.placement) {
+    const result = benchPlacement();
+    if (opts.json) console.log(JSON.stringify(result, null, 2));
+    else printTable(placementRows(result));
+    return;
+  }
   if (opts.drivers) {
     const result = await benchDrivers({ cold: Math.min(opts.coldFunctions, 10), warm: 200, density: 5, microvmDir: opts.microvmDir, log: (s) => process.stderr.write(`${s}\n`) });
     if (opts.json) console.log(JSON.stringify(result, null, 2));
