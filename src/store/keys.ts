@@ -118,31 +118,12 @@ export class KeyMemory {
   }
 }
 
-export const sortKeys = (keys: KeyInfo[]): KeyInfo[] =>
-  keys.sort((a, b) => Number(b.root) - Number(a.root) || a.createdAt.getTime() - b.createdAt.getTime() || (a.accessKeyId < b.accessKeyId ? -1 : 1));
+/** What every store answers from memory; subclasses store and load the keys. */
+export abstract class MemoryBackedKeyStore implements KeyStore {
+  protected readonly memory: KeyMemory;
 
-const MIGRATIONS = [
-  `CREATE TABLE access_keys (
-     access_key_id TEXT PRIMARY KEY,
-     secret TEXT NOT NULL,
-     name TEXT NOT NULL,
-     created_at INTEGER NOT NULL
-   );`,
-];
-
-export class SqliteKeyStore implements KeyStore {
-  private readonly db: Database.Database;
-  private readonly memory: KeyMemory;
-
-  constructor(path: string, rootKey: AccessKey, rootCreatedAt = new Date(0)) {
-    // Made owner-only before SQLite opens it (its -wal and -shm files take the same mode).
-    closeSync(openSync(path, 'a', 0o600));
-    chmodSync(path, 0o600);
-    this.db = new Database(path);
-    this.db.pragma('journal_mode = WAL');
-    migrate(this.db, MIGRATIONS);
+  constructor(rootKey: AccessKey, rootCreatedAt: Date) {
     this.memory = new KeyMemory(rootKey, rootCreatedAt);
-    this.memory.replace(this.db.prepare('SELECT * FROM access_keys').all() as KeyRow[]);
   }
 
   secretFor(accessKeyId: string): string | undefined {
@@ -159,6 +140,38 @@ export class SqliteKeyStore implements KeyStore {
 
   onDelete(fn: (accessKeyId: string) => void): void {
     this.memory.onDelete(fn);
+  }
+
+  abstract create(name?: string): Promise<CreatedKey>;
+  abstract list(): Promise<KeyInfo[]>;
+  abstract delete(accessKeyId: string): Promise<boolean>;
+  abstract close(): Promise<void>;
+}
+
+export const sortKeys = (keys: KeyInfo[]): KeyInfo[] =>
+  keys.sort((a, b) => Number(b.root) - Number(a.root) || a.createdAt.getTime() - b.createdAt.getTime() || (a.accessKeyId < b.accessKeyId ? -1 : 1));
+
+const MIGRATIONS = [
+  `CREATE TABLE access_keys (
+     access_key_id TEXT PRIMARY KEY,
+     secret TEXT NOT NULL,
+     name TEXT NOT NULL,
+     created_at INTEGER NOT NULL
+   );`,
+];
+
+export class SqliteKeyStore extends MemoryBackedKeyStore {
+  private readonly db: Database.Database;
+
+  constructor(path: string, rootKey: AccessKey, rootCreatedAt = new Date(0)) {
+    super(rootKey, rootCreatedAt);
+    // Made owner-only before SQLite opens it (its -wal and -shm files take the same mode).
+    closeSync(openSync(path, 'a', 0o600));
+    chmodSync(path, 0o600);
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    migrate(this.db, MIGRATIONS);
+    this.memory.replace(this.db.prepare('SELECT * FROM access_keys').all() as KeyRow[]);
   }
 
   async create(name = ''): Promise<CreatedKey> {

@@ -24,6 +24,7 @@ import type {
   RetryUpdate,
 } from '../async/queue.js';
 import { migrate, openSqlite } from './sqlite-state.js';
+import { toEvent, toFailed, type EventRow, type FailedRow } from './queue-rows.js';
 
 const MIGRATIONS: string[] = [
   `CREATE TABLE events (
@@ -71,34 +72,6 @@ export interface SqliteQueueOptions {
   now?: () => number;
 }
 
-interface EventRow {
-  id: number;
-  function_name: string;
-  qualifier: string | null;
-  request_id: string;
-  payload: Buffer;
-  trace_id: string | null;
-  enqueued_at: number;
-  receive_count: number;
-  function_errors: number;
-  system_retries: number;
-  receipt: string;
-}
-
-interface FailedRow {
-  id: number;
-  function_name: string;
-  qualifier: string | null;
-  request_id: string;
-  payload: Buffer;
-  trace_id: string | null;
-  enqueued_at: number;
-  failed_at: number;
-  condition: string;
-  record: string;
-  error_type: string | null;
-  error_message: string | null;
-}
 
 interface Pending {
   event: NewEvent;
@@ -465,31 +438,3 @@ export class SqliteEventQueue implements EventQueue {
   }
 }
 
-const toEvent = (r: EventRow): QueuedEvent => ({
-  id: String(r.id),
-  functionName: r.function_name,
-  ...(r.qualifier !== null ? { qualifier: r.qualifier } : {}),
-  requestId: r.request_id,
-  payload: r.payload,
-  ...(r.trace_id !== null ? { traceId: r.trace_id } : {}),
-  enqueuedAt: r.enqueued_at,
-  receiveCount: r.receive_count,
-  functionErrors: r.function_errors,
-  systemRetries: r.system_retries,
-  receipt: `${r.id}:${r.receipt}`,
-});
-
-const toFailed = (r: FailedRow): FailedEvent => ({
-  id: String(r.id),
-  functionName: r.function_name,
-  ...(r.qualifier !== null ? { qualifier: r.qualifier } : {}),
-  requestId: r.request_id,
-  payload: r.payload,
-  ...(r.trace_id !== null ? { traceId: r.trace_id } : {}),
-  enqueuedAt: r.enqueued_at,
-  failedAt: r.failed_at,
-  condition: r.condition,
-  record: r.record,
-  ...(r.error_type !== null ? { errorType: r.error_type } : {}),
-  ...(r.error_message !== null ? { errorMessage: r.error_message } : {}),
-});

@@ -11,7 +11,7 @@
 // deleted ids are remembered for a while: a row read in flight when the key
 // was deleted never brings it back, and listeners hear of each delete once.
 import type { AccessKey } from '../../credentials.js';
-import { KeyMemory, newKey, sortKeys, type CreatedKey, type KeyInfo, type KeyRow, type KeyStore } from '../keys.js';
+import { MemoryBackedKeyStore, newKey, sortKeys, type CreatedKey, type KeyInfo, type KeyRow } from '../keys.js';
 import { migrateComponent, type PostgresDb } from './db.js';
 import { notify, PgListener } from './listener.js';
 
@@ -44,8 +44,7 @@ function parseChange(payload: string): Change | undefined {
   return undefined;
 }
 
-export class PgKeyStore implements KeyStore {
-  private readonly memory: KeyMemory;
+export class PgKeyStore extends MemoryBackedKeyStore {
   private readonly listener: PgListener;
   /** Notifications and reloads, applied one at a time in arrival order. */
   private chain: Promise<void> = Promise.resolve();
@@ -59,7 +58,7 @@ export class PgKeyStore implements KeyStore {
     rootKey: AccessKey,
     rootCreatedAt: Date,
   ) {
-    this.memory = new KeyMemory(rootKey, rootCreatedAt);
+    super(rootKey, rootCreatedAt);
     this.listener = new PgListener(db.url, [KEYS_CHANNEL], {
       notification: (_channel, payload) => {
         const change = parseChange(payload);
@@ -126,22 +125,6 @@ export class PgKeyStore implements KeyStore {
     this.tombstones.add(accessKeyId);
     if (this.tombstones.size > TOMBSTONES_MAX) this.tombstones.delete(this.tombstones.values().next().value!);
     this.memory.deleted(accessKeyId);
-  }
-
-  secretFor(accessKeyId: string): string | undefined {
-    return this.memory.secretFor(accessKeyId);
-  }
-
-  isRoot(accessKeyId: string): boolean {
-    return this.memory.isRoot(accessKeyId);
-  }
-
-  get(accessKeyId: string): KeyInfo | undefined {
-    return this.memory.get(accessKeyId);
-  }
-
-  onDelete(fn: (accessKeyId: string) => void): void {
-    this.memory.onDelete(fn);
   }
 
   async create(name = ''): Promise<CreatedKey> {

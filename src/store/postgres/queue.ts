@@ -27,6 +27,7 @@ import type {
 } from '../../async/queue.js';
 import { isConnectionFailure, migrateComponent, type PostgresDb, type Queryable } from './db.js';
 import { PgListener } from './listener.js';
+import { toEvent, toFailed, type EventRow, type FailedRow } from '../queue-rows.js';
 
 export const VISIBLE_CHANNEL = 'kindling_async_visible';
 
@@ -71,34 +72,6 @@ export interface PgQueueOptions {
   now?: () => number;
 }
 
-interface EventRow {
-  id: number;
-  function_name: string;
-  qualifier: string | null;
-  request_id: string;
-  payload: Buffer;
-  trace_id: string | null;
-  enqueued_at: number;
-  receive_count: number;
-  function_errors: number;
-  system_retries: number;
-  receipt: string;
-}
-
-interface FailedRow {
-  id: number;
-  function_name: string;
-  qualifier: string | null;
-  request_id: string;
-  payload: Buffer;
-  trace_id: string | null;
-  enqueued_at: number;
-  failed_at: number;
-  condition: string;
-  record: string;
-  error_type: string | null;
-  error_message: string | null;
-}
 
 const RETURNING = `e.id, e.function_name, e.qualifier, e.request_id, e.payload, e.trace_id, e.enqueued_at, e.receive_count, e.function_errors, e.system_retries, e.receipt`;
 const MAX_BIGINT = 2n ** 63n - 1n;
@@ -535,31 +508,3 @@ export class PgEventQueue implements EventQueue {
   }
 }
 
-const toEvent = (r: EventRow): QueuedEvent => ({
-  id: String(r.id),
-  functionName: r.function_name,
-  ...(r.qualifier !== null ? { qualifier: r.qualifier } : {}),
-  requestId: r.request_id,
-  payload: r.payload,
-  ...(r.trace_id !== null ? { traceId: r.trace_id } : {}),
-  enqueuedAt: r.enqueued_at,
-  receiveCount: r.receive_count,
-  functionErrors: r.function_errors,
-  systemRetries: r.system_retries,
-  receipt: `${r.id}:${r.receipt}`,
-});
-
-const toFailed = (r: FailedRow): FailedEvent => ({
-  id: String(r.id),
-  functionName: r.function_name,
-  ...(r.qualifier !== null ? { qualifier: r.qualifier } : {}),
-  requestId: r.request_id,
-  payload: r.payload,
-  ...(r.trace_id !== null ? { traceId: r.trace_id } : {}),
-  enqueuedAt: r.enqueued_at,
-  failedAt: r.failed_at,
-  condition: r.condition,
-  record: r.record,
-  ...(r.error_type !== null ? { errorType: r.error_type } : {}),
-  ...(r.error_message !== null ? { errorMessage: r.error_message } : {}),
-});
