@@ -60,6 +60,11 @@ export class WorkerHost {
     return this.cache.has(base64ToHex(codeSha256));
   }
 
+  /** Hex SHA-256 of every package in this host's cache (a remote worker's heartbeat). */
+  cachedCodeHex(): string[] {
+    return this.cache.cachedCodeHex();
+  }
+
   get sandboxCount(): number {
     return this.sandboxes.size;
   }
@@ -72,7 +77,7 @@ export class WorkerHost {
     const opt = layers.length > 0 ? await this.opt.optDir(layers.map((l) => base64ToHex(l.codeSha256))) : undefined;
     const id = randomBytes(16).toString('hex');
     const logStream = logStreamName(fn.version, id);
-    const settings = (await this.opts.sandboxSettings?.(fn)) ?? {};
+    const settings = opts.settings ?? (await this.opts.sandboxSettings?.(fn)) ?? {};
     const driver = settings.driver !== undefined && this.opts.drivers ? await this.driverFor(settings.driver, this.opts.drivers) : this.driver;
     const proc = await driver.launch({
       id,

@@ -64,6 +64,24 @@ export interface SandboxIdentity {
   logStream: string;
 }
 
+/**
+ * What the Worker Manager and the invoke path use of a sandbox: one on this
+ * machine (Sandbox) or on a worker host that joined the manager (RemoteSandbox).
+ */
+export interface SandboxHandle {
+  readonly identity: SandboxIdentity;
+  readonly state: 'init' | 'ready' | 'busy' | 'dead';
+  /** When its last invoke ended (Date.now()), for reaping and LRU eviction. */
+  readonly lastUsed: number;
+  invoke(req: SandboxInvoke): Promise<SandboxResult>;
+  /** Ends the sandbox now, without waiting. */
+  kill(): void;
+  /** Ends the sandbox and waits until it is gone. */
+  destroy(): Promise<void>;
+  /** Called once when the sandbox ends (at once when it already has). */
+  onDead(listener: () => void): void;
+}
+
 /** Init could not complete: what the first invoke reports instead of running. */
 export class InitFailure extends Error {
   constructor(
@@ -122,7 +140,7 @@ interface StreamState {
   over: boolean;
 }
 
-export class Sandbox {
+export class Sandbox implements SandboxHandle {
   state: 'init' | 'ready' | 'busy' | 'dead' = 'init';
   lastUsed = Date.now();
   /** Set on a cold sandbox until its first invoke reports it. */

@@ -2,19 +2,24 @@
 // the host for each new sandbox. A sandbox holds a reservation of its
 // function's MemorySize until it ends.
 import type { FunctionVersion } from '../control/model.js';
-import type { Sandbox } from '../host/sandbox.js';
+import type { SandboxHandle } from '../host/sandbox.js';
+import type { SandboxSettings } from '../sandbox/function-tags.js';
 
 /** What placement needs of a worker host (in-process or remote). */
 export interface PlacementHost {
   readonly id: string;
   readonly memoryMb: number;
   cachesCode(codeSha256: string): boolean;
-  createSandbox(fn: FunctionVersion, opts?: CreateSandboxOptions): Promise<Sandbox>;
+  createSandbox(fn: FunctionVersion, opts?: CreateSandboxOptions): Promise<SandboxHandle>;
+  /** False while the host cannot take new sandboxes (a remote host that just refused a connection); absent: always can. */
+  available?(): boolean;
 }
 
 export interface CreateSandboxOptions {
   /** AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand' (the default) or 'provisioned-concurrency'. */
   initializationType?: 'on-demand' | 'provisioned-concurrency';
+  /** The function's sandbox settings, when the caller read them already (a remote host gets them from its manager). */
+  settings?: SandboxSettings;
 }
 
 export interface Reservation {
@@ -32,13 +37,28 @@ interface HostState {
 
 export class PlacementService {
   private readonly hosts = new Map<string, HostState>();
+  /** Hosts that get no new sandboxes (an operator drained them); a new registration clears it. */
+  private readonly draining = new Set<string>();
 
   register(host: PlacementHost): void {
     this.hosts.set(host.id, { host, reservedMb: 0, perFunction: new Map() });
+    this.draining.delete(host.id);
   }
 
   deregister(hostId: string): void {
     this.hosts.delete(hostId);
+    this.draining.delete(hostId);
+  }
+
+  /** No new sandboxes go to this host from now on; false when no such host is registered. */
+  drain(hostId: string): boolean {
+    if (!this.hosts.has(hostId)) return false;
+    this.draining.add(hostId);
+    return true;
+  }
+
+  isDraining(hostId: string): boolean {
+    return this.draining.has(hostId);
   }
 
   /** Free memory per host, for eviction decisions and the console. */
@@ -53,12 +73,13 @@ export class PlacementService {
     let bestScore = -Infinity;
     for (const h of this.hosts.values()) {
       const free = h.host.memoryMb - h.reservedMb;
-      if (free < need) continue;
-      // Code already on the host saves a fetch and an unpack; fewer sandboxes
-      // of this function there spreads it; then the fullest host that fits (bin-packing).
+      if (free < need || this.draining.has(h.host.id) || h.host.available?.() === false) continue;
+      // Fewest sandboxes of this function first, so losing a host loses a
+      // share of its warm capacity, not all of it; among those, a host that
+      // has the code (no fetch, no unpack); then the fullest that fits (bin-packing).
       const score =
+        -(h.perFunction.get(fn.functionName) ?? 0) * 2_000_000 +
         (h.host.cachesCode(fn.codeSha256) ? 1_000_000 : 0) -
-        (h.perFunction.get(fn.functionName) ?? 0) * 10_000 -
         free / h.host.memoryMb;
       if (score > bestScore) {
         best = h;
