@@ -31,7 +31,15 @@ export interface KindlingConfig {
   requestTimeoutMs?: number;
   /** The request's headers must arrive within this, ms (default 20,000). */
   headersTimeoutMs?: number;
+  /**
+   * all (the default): every part here, sandboxes on this machine's own worker host too.
+   * manager: no worker host here; sandboxes run only on hosts that join (`kindling worker --join`).
+   */
+  role?: KindlingRole;
 }
+
+export const KINDLING_ROLES = ['all', 'manager'] as const;
+export type KindlingRole = (typeof KINDLING_ROLES)[number];
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 300_000;
 export const DEFAULT_HEADERS_TIMEOUT_MS = 20_000;

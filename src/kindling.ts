@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { startAsync } from './async/index.js';
 import { DEFAULT_HEADERS_TIMEOUT_MS, DEFAULT_LOG_RETENTION_DAYS, DEFAULT_REQUEST_TIMEOUT_MS, type KindlingConfig } from './config.js';
 import { ControlPlane } from './control/functions.js';
+import type { FunctionVersion } from './control/model.js';
 import type { AccessKey, RootKeySource } from './credentials.js';
 import { CodeUrlSigner } from './frontend/code-url.js';
 import { asyncRoutes } from './frontend/async-routes.js';
@@ -16,6 +17,7 @@ import { FunctionUrlServer } from './frontend/function-url.js';
 import { layerRoutes } from './frontend/layer-routes.js';
 import { urlRoutes } from './frontend/url-routes.js';
 import { keysRoutes } from './frontend/keys-routes.js';
+import { hostsRoutes } from './frontend/hosts-routes.js';
 import { SigV4Verifier } from './frontend/sigv4.js';
 import { DEFAULT_RATE_LIMIT, RateLimiter } from './frontend/rate-limit.js';
 import type { Logger } from './log.js';
@@ -38,6 +40,7 @@ import { openDataDir, type DataDir } from './store/datadir.js';
 import type { LogStore } from './store/logs.js';
 import { openStores } from './store/open.js';
 import { WorkerManager } from './workers/manager.js';
+import { HostRegistry } from './workers/remote/registry.js';
 import { consoleRoutes } from './console/routes.js';
 import { KindlingMetrics } from './metrics/metrics.js';
 import { metricsRoutes } from './metrics/routes.js';
@@ -83,20 +86,27 @@ export async function startKindling(config: KindlingConfig, log: Logger): Promis
     const sandboxDriver = selectDriver(config.sandbox ?? 'auto', log, {}, microvm);
     const drivers = new SandboxDrivers(sandboxDriver.driver, (name) => selectDriver(name, log, {}, microvm).driver);
     const placement = new PlacementService();
+    const sandboxSettings = async (fn: FunctionVersion) => sandboxSettingsFromTags((await control.getFunctionRecord({ name: fn.functionName })).tags);
     const host = new WorkerHost({
       id: 'local',
       memoryMb: config.hostMemoryMb,
       dir: dir.file('host'),
       driver: sandboxDriver.driver,
       drivers,
-      sandboxSettings: async (fn) => sandboxSettingsFromTags((await control.getFunctionRecord({ name: fn.functionName })).tags),
+      sandboxSettings,
       code,
       logs,
       account,
     });
-    await host.start();
-    placement.register(host);
+    // Role manager: no worker host here, sandboxes only on hosts that join.
+    if (config.role !== 'manager') {
+      await host.start();
+      placement.register(host);
+    }
     const workers = new WorkerManager(placement, log, { idleMs: config.sandboxIdleMs });
+    const registry = new HostRegistry({ placement, workers, log, settings: sandboxSettings, ...(config.role !== 'manager' ? { local: host } : {}) });
+    // Closed after the Worker Manager's shutdown, which still ends remote sandboxes through it.
+    cleanups.push(() => registry.close());
     cleanups.push(() => workers.shutdown());
     const settings = new FunctionSettings(control, state);
     const provisioned = new ProvisionedConcurrency(control, state, stores.provisioned, workers, config.accountConcurrency);
@@ -134,7 +144,7 @@ export async function startKindling(config: KindlingConfig, log: Logger): Promis
     if (feed) control.on('change', (c) => feed.publish(c));
     cleanups.push(expireLogsPeriodically(logs, config.logRetentionDays ?? DEFAULT_LOG_RETENTION_DAYS, log));
 
-    const frontend = new HttpFrontend(log, [...consoleRoutes(), ...metricsRoutes({ control, metrics, placement, workers }), ...keysRoutes(keys), ...controlRoutes(control, code, signer), ...invokeRoutes(control, invoker, events), ...logsRoutes(control, logs), ...versionRoutes(control, new Aliases(control, state)), ...settingsRoutes(settings, new Policies(control, state), config.accountConcurrency), ...asyncRoutes(control, events), ...layerRoutes(account, layers, signer), ...urlRoutes(urls), ...provisionedRoutes(provisioned)], { auth: verifier, rateLimit: new RateLimiter(config.rateLimit ?? DEFAULT_RATE_LIMIT) });
+    const frontend = new HttpFrontend(log, [...consoleRoutes(), ...metricsRoutes({ control, metrics, placement, workers, hosts: () => registry.list() }), ...keysRoutes(keys), ...hostsRoutes({ registry, keys, logs, code }), ...controlRoutes(control, code, signer), ...invokeRoutes(control, invoker, events), ...logsRoutes(control, logs), ...versionRoutes(control, new Aliases(control, state)), ...settingsRoutes(settings, new Policies(control, state), config.accountConcurrency), ...asyncRoutes(control, events), ...layerRoutes(account, layers, signer), ...urlRoutes(urls), ...provisionedRoutes(provisioned)], { auth: verifier, rateLimit: new RateLimiter(config.rateLimit ?? DEFAULT_RATE_LIMIT) });
     const functionUrls = new FunctionUrlServer(urls, invoker, log, verifier);
 
     const requestTimeout = config.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;

@@ -8,7 +8,9 @@ import { deploy, listFunctions, removeFunction, type DeployOptions } from './fun
 import { failedEvents, redriveEvents } from './events.js';
 import { up, type UpOptions } from './up.js';
 import { createKey, deleteKey, listKeys } from './keys.js';
+import { drainHost, listHosts } from './hosts.js';
 import { microvmBuild, type MicrovmBuildOptions } from './microvm.js';
+import { worker, type WorkerOptions } from './worker.js';
 
 // Kindling supports the Node.js it was built for; the SDK's notice about its own future plans is noise here.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -43,7 +45,20 @@ program
   .option('--rate-limit <n>', 'requests per second per access key; more get 429 (default: 10000)')
   .option('--request-timeout <seconds>', 'a request (headers and body) must arrive within this (default: 300)')
   .option('--headers-timeout <seconds>', "a request's headers must arrive within this (default: 20)")
+  .option('--role <role>', 'all (every part here, sandboxes too) or manager (sandboxes only on worker hosts that join with `kindling worker --join URL`) (default: all)')
   .action((opts: UpOptions) => up(opts));
+
+program
+  .command('worker')
+  .description('run a worker host on this machine, joined to the Worker Manager of a Kindling (kindling up) that places sandboxes on it')
+  .option('--join <url>', "the manager's URL, e.g. http://10.0.0.1:9000 (signed with $KINDLING_ACCESS_KEY_ID/$KINDLING_SECRET_ACCESS_KEY or <data>/root-key.json)")
+  .option('--memory <mb>', 'memory this host gives sandboxes (default: 80% of this machine)')
+  .option('--data <dir>', 'data folder: the host id, the package cache (default: $KINDLING_DATA_DIR or ~/.kindling)', defaultDataDir())
+  .option('--listen <host:port>', 'where to serve the sandbox API to the manager (port 0 picks a free one)', '127.0.0.1:0')
+  .option('--advertise <url>', 'the URL the manager reaches that API at (default: http://<listen host>:<bound port>)')
+  .option('--sandbox <driver>', 'namespace, microvm, process or auto, as for kindling up (default: auto)')
+  .option('--region <region>', "the manager's region, to sign requests for (default: $KINDLING_REGION or us-east-1)")
+  .action((opts: WorkerOptions) => worker(opts));
 
 program
   .command('deploy')
@@ -150,6 +165,22 @@ keys
   .addOption(endpointOption())
   .addOption(regionOption())
   .action((id: string, opts: ClientOptions) => deleteKey(opts, id));
+
+const host = program.command('host').description('the worker hosts of a Worker Manager (kindling up --role manager, kindling worker --join)');
+host
+  .command('list')
+  .description('list worker hosts: state (live, draining, dead), memory, sandboxes, last heartbeat')
+  .option('--json', 'print them as JSON')
+  .addOption(endpointOption())
+  .addOption(regionOption())
+  .action((opts: ClientOptions & { json?: boolean }) => listHosts(opts));
+host
+  .command('drain')
+  .description('place no new sandboxes on a host; its idle sandboxes are retired, busy ones finish')
+  .argument('<host>', 'host id (from kindling host list)')
+  .addOption(endpointOption())
+  .addOption(regionOption())
+  .action((hostId: string, opts: ClientOptions) => drainHost(opts, hostId));
 
 program
   .command('bench')

@@ -1,6 +1,6 @@
 // `kindling up`: the embedded server in the foreground.
 import { SANDBOX_CHOICES, type SandboxChoice } from '../sandbox/select.js';
-import { DEFAULT_SANDBOX_IDLE_MS, defaultHostMemoryMb, envAccountId, envMicrovmDir, envRegion, type KindlingConfig } from '../config.js';
+import { DEFAULT_SANDBOX_IDLE_MS, defaultHostMemoryMb, envAccountId, envMicrovmDir, envRegion, KINDLING_ROLES, type KindlingConfig, type KindlingRole } from '../config.js';
 import { startKindling } from '../kindling.js';
 import { ACCOUNT_CONCURRENCY_DEFAULT, UNRESERVED_CONCURRENCY_MIN } from '../limits.js';
 import { createLogger } from '../log.js';
@@ -26,7 +26,14 @@ export interface UpOptions {
   rateLimit?: string;
   requestTimeout?: string;
   headersTimeout?: string;
+  role?: string;
 }
+
+/** Roles of a split deployment still to come, and what to say of them. */
+const FUTURE_ROLES: Record<string, string> = {
+  frontend: '--role frontend is not built yet: use all or manager',
+  worker: 'a worker host is `kindling worker --join URL`, not --role worker: use all or manager here',
+};
 
 export async function up(opts: UpOptions): Promise<void> {
   const port = Number(opts.port);
@@ -116,6 +123,13 @@ export async function up(opts: UpOptions): Promise<void> {
     }
     config[key] = Math.round(seconds * 1000);
   }
+  if (opts.role !== undefined) {
+    if (!(KINDLING_ROLES as readonly string[]).includes(opts.role)) {
+      console.error(`kindling up: ${FUTURE_ROLES[opts.role] ?? `--role takes all or manager, not '${opts.role}'`}.`);
+      process.exit(2);
+    }
+    config.role = opts.role as KindlingRole;
+  }
   if (!/^\d{12}$/.test(config.accountId)) {
     console.error(`kindling up: the account id must be 12 digits, not '${config.accountId}'.`);
     process.exit(2);
@@ -155,7 +169,9 @@ export async function up(opts: UpOptions): Promise<void> {
         `  export AWS_ACCESS_KEY_ID=${running.rootKey.accessKeyId} AWS_SECRET_ACCESS_KEY=$(node -p "require('${running.dataDir}/root-key.json').secretAccessKey") AWS_DEFAULT_REGION=${config.region}`,
     );
   }
-  if (running.sandbox.warning) {
+  if (config.role === 'manager') {
+    console.log(`Role: manager. No sandboxes run here: worker hosts join with \`kindling worker --join ${running.url}\`.`);
+  } else if (running.sandbox.warning) {
     console.error(`\n  !!! ${running.sandbox.warning}\n`);
   } else {
     const how = running.sandbox.name === 'microvm' ? 'a virtual machine each, QEMU microvm' : 'namespaces, cgroups, seccomp';

@@ -49,6 +49,8 @@ export interface Route {
   public?: boolean;
   /** The service a SigV4 credential scope must name on this route (default 'lambda'; 'logs' for CloudWatch Logs). */
   authService?: string;
+  /** Not counted against the per-key rate limit: the cluster's own traffic (worker heartbeats, log batches). */
+  unthrottled?: boolean;
   handle(ctx: RequestContext): Promise<Reply> | Reply;
 }
 
@@ -129,7 +131,7 @@ export class HttpFrontend {
     }
     const body = route.bodyLimit > 0 ? await readBody(req, res, route) : (req.resume(), EMPTY);
     const principal = route.public ? undefined : this.authenticate(req, method, path, rawQuery, body, route.authService ?? 'lambda');
-    if (principal) this.opts.rateLimit?.take(principal.accessKeyId);
+    if (principal && !route.unthrottled) this.opts.rateLimit?.take(principal.accessKeyId);
     const ctx: RequestContext = {
       req,
       res,

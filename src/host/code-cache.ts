@@ -31,6 +31,11 @@ export class CodeCache {
     return this.pending.has(sha256Hex);
   }
 
+  /** Hex SHA-256 of every package cached (or being fetched), for the worker's heartbeat. */
+  cachedCodeHex(): string[] {
+    return [...this.pending.keys()];
+  }
+
   private async materialize(hex: string, dir: string): Promise<string> {
     // A folder under its final name is always whole: it only gets there by rename.
     try {

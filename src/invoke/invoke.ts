@@ -11,6 +11,7 @@ import { InitFailure, type ResponseSink, type SandboxResult } from '../host/sand
 import { endLine, reportLine, startLine } from '../host/report.js';
 import * as limits from '../limits.js';
 import type { WorkerManager } from '../workers/manager.js';
+import { SandboxUnreachable } from '../workers/remote/remote-host.js';
 import { ConcurrencyLedger } from './concurrency.js';
 
 export interface InvokeInput {
@@ -45,6 +46,8 @@ interface Target {
 }
 
 const NO_PROVISIONED: ReadonlyMap<string, number> = new Map();
+/** Sandboxes an invoke may try, in all, when their hosts cannot be reached. */
+const SANDBOX_ATTEMPTS = 3;
 
 export class InvokeService {
   /** What a "name\0qualifier" resolves to; dropped whenever the function changes. */
@@ -170,25 +173,38 @@ export class InvokeService {
 
   private async run(fn: FunctionVersion, input: InvokeInput): Promise<InvokeOutput> {
     input.stream?.begin?.(fn.version);
-    let lease;
-    try {
-      lease = await this.workers.acquire(fn);
-    } catch (err) {
-      if (err instanceof InitFailure) return this.initFailed(fn, input, err);
-      throw err;
-    }
     const invokedFunctionArn = functionArn(this.control.account, fn.functionName, input.ref.qualifier);
-    const result = await lease.sandbox.invoke({
-      requestId: input.requestId,
-      payload: input.payload,
-      invokedFunctionArn,
-      traceId: input.traceId ?? traceId(),
-      ...(input.clientContext !== undefined ? { clientContext: input.clientContext } : {}),
-      tail: input.tail,
-      ...(input.stream !== undefined ? { stream: input.stream } : {}),
-    });
-    this.workers.release(lease, result.reusable);
-    return { ...result, executedVersion: fn.version, cold: lease.cold };
+    const trace = input.traceId ?? traceId();
+    for (let attempt = 1; ; attempt++) {
+      // A worker host that could not be reached never started the invoke: it runs elsewhere.
+      const retry = (err: unknown): boolean => err instanceof SandboxUnreachable && attempt < SANDBOX_ATTEMPTS;
+      let lease;
+      try {
+        lease = await this.workers.acquire(fn);
+      } catch (err) {
+        if (err instanceof InitFailure) return this.initFailed(fn, input, err);
+        if (retry(err)) continue;
+        throw err;
+      }
+      let result;
+      try {
+        result = await lease.sandbox.invoke({
+          requestId: input.requestId,
+          payload: input.payload,
+          invokedFunctionArn,
+          traceId: trace,
+          ...(input.clientContext !== undefined ? { clientContext: input.clientContext } : {}),
+          tail: input.tail,
+          ...(input.stream !== undefined ? { stream: input.stream } : {}),
+        });
+      } catch (err) {
+        this.workers.release(lease, false);
+        if (retry(err)) continue;
+        throw err;
+      }
+      this.workers.release(lease, result.reusable);
+      return { ...result, executedVersion: fn.version, cold: lease.cold };
+    }
   }
 
   /** Init failed: the invoke reports the init error as Lambda does, with its own log lines. */

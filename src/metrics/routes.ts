@@ -8,6 +8,7 @@ import { KINDLING_API } from '../frontend/async-routes.js';
 import type { Route } from '../frontend/http.js';
 import type { PlacementService } from '../placement/placement.js';
 import type { WorkerManager } from '../workers/manager.js';
+import type { HostInfo } from '../workers/remote/protocol.js';
 import type { KindlingMetrics } from './metrics.js';
 import { SERIES_MINUTES } from './series.js';
 
@@ -16,7 +17,14 @@ const minutesOf = (q: URLSearchParams, fallback = 60): number => {
   return Number.isFinite(n) && n >= 1 ? Math.min(SERIES_MINUTES, Math.floor(n)) : fallback;
 };
 
-export function metricsRoutes(deps: { control: ControlPlane; metrics: KindlingMetrics; placement: PlacementService; workers: WorkerManager }): Route[] {
+export function metricsRoutes(deps: {
+  control: ControlPlane;
+  metrics: KindlingMetrics;
+  placement: PlacementService;
+  workers: WorkerManager;
+  /** The worker hosts as the cluster protocol lists them (protocol.ts ListHostsResponse: `hosts`). */
+  hosts?: () => HostInfo[];
+}): Route[] {
   const { control, metrics, placement, workers } = deps;
   return [
     {
@@ -67,7 +75,8 @@ export function metricsRoutes(deps: { control: ControlPlane; metrics: KindlingMe
             .filter((s) => s.hostId === h.hostId)
             .map((s) => ({ Id: s.id, FunctionName: s.functionName, Version: s.version, State: s.state, MemoryMb: s.memoryMb, LastUsed: s.lastUsed })),
         }));
-        return { status: 200, json: { Hosts: hosts, PlacementFailures: workers.placementFailures } };
+        // `hosts` (lower case) is the cluster protocol's list (kindling host list); the rest is the console's.
+        return { status: 200, json: { Hosts: hosts, PlacementFailures: workers.placementFailures, ...(deps.hosts ? { hosts: deps.hosts() } : {}) } };
       },
     },
   ];

@@ -3,12 +3,13 @@
 // without Init; new ones come from placement; idle ones are reaped.
 import type { FunctionVersion } from '../control/model.js';
 import { tooManyRequests } from '../errors.js';
-import { InitFailure, type Sandbox } from '../host/sandbox.js';
+import { InitFailure, type SandboxHandle } from '../host/sandbox.js';
 import type { Logger } from '../log.js';
 import type { PlacementService, Reservation } from '../placement/placement.js';
+import { SandboxUnreachable } from './remote/remote-host.js';
 
 export interface Lease {
-  readonly sandbox: Sandbox;
+  readonly sandbox: SandboxHandle;
   /** True when this invoke paid for Init. */
   readonly cold: boolean;
 }
@@ -18,8 +19,8 @@ interface Pool {
   functionName: string;
   version: string;
   /** Most recently used last: taken from the end, so warm caches stay warm. */
-  idle: Sandbox[];
-  busy: Set<Sandbox>;
+  idle: SandboxHandle[];
+  busy: Set<SandboxHandle>;
   /** Sandboxes being created (Init under way): the reaper keeps the pool for them. */
   starting: number;
   retired: boolean;
@@ -43,8 +44,8 @@ interface ProvisionedPool {
   fn: FunctionVersion;
   key: string;
   target: number;
-  idle: Sandbox[];
-  busy: Set<Sandbox>;
+  idle: SandboxHandle[];
+  busy: Set<SandboxHandle>;
   /** Inits under way. */
   starting: number;
   /** Reached `target` since the target was last set. */
@@ -71,10 +72,10 @@ const poolKey = (fn: FunctionVersion): string => `${fn.functionName}\0${fn.versi
 
 export class WorkerManager {
   private readonly pools = new Map<string, Pool>();
-  private readonly reservations = new WeakMap<Sandbox, Reservation>();
-  private readonly poolOf = new WeakMap<Sandbox, Pool>();
+  private readonly reservations = new WeakMap<SandboxHandle, Reservation>();
+  private readonly poolOf = new WeakMap<SandboxHandle, Pool>();
   private readonly provisioned = new Map<string, ProvisionedPool>();
-  private readonly provisionedOf = new WeakMap<Sandbox, ProvisionedPool>();
+  private readonly provisionedOf = new WeakMap<SandboxHandle, ProvisionedPool>();
   private readonly reaper: NodeJS.Timeout;
   private closed = false;
   /** New sandboxes refused for want of room on every host (a counter, for metrics). */
@@ -96,12 +97,12 @@ export class WorkerManager {
     const pool = this.pool(fn);
     while (pool.idle.length > 0) {
       const sandbox = pool.idle.pop()!;
-      if (sandbox.state !== 'ready') continue;
+      if (!this.usable(sandbox)) continue;
       pool.busy.add(sandbox);
       return { sandbox, cold: false };
     }
     const reservation = this.reserve(fn);
-    let sandbox: Sandbox;
+    let sandbox: SandboxHandle;
     pool.starting++;
     try {
       sandbox = await reservation.host.createSandbox(fn);
@@ -125,7 +126,7 @@ export class WorkerManager {
     if (provisioned) {
       provisioned.busy.delete(sandbox);
       const live = provisioned.idle.length + provisioned.busy.size;
-      if (!reusable || provisioned.released || this.closed || sandbox.state !== 'ready' || live >= provisioned.target) {
+      if (!reusable || provisioned.released || this.closed || sandbox.state !== 'ready' || live >= provisioned.target || this.onDrainingHost(sandbox)) {
         sandbox.kill(); // refilled when its process is gone
         return;
       }
@@ -134,11 +135,29 @@ export class WorkerManager {
     }
     const pool = this.poolOf.get(sandbox);
     pool?.busy.delete(sandbox);
-    if (!reusable || !pool || pool.retired || this.closed || sandbox.state !== 'ready') {
+    if (!reusable || !pool || pool.retired || this.closed || sandbox.state !== 'ready' || this.onDrainingHost(sandbox)) {
       sandbox.kill();
       return;
     }
     pool.idle.push(sandbox);
+  }
+
+  /**
+   * A host is draining: its idle sandboxes end now (busy ones when their invoke
+   * returns, see release); provisioned pools refill elsewhere. Returns how many ended.
+   */
+  retireHost(hostId: string): number {
+    let retired = 0;
+    const onHost = (s: SandboxHandle) => this.reservations.get(s)?.host.id === hostId;
+    for (const p of [...this.pools.values(), ...this.provisioned.values()]) {
+      for (const s of p.idle.filter(onHost)) {
+        p.idle.splice(p.idle.indexOf(s), 1);
+        s.kill();
+        retired++;
+      }
+    }
+    if (retired > 0) this.log.info({ hostId, retired }, 'retired the idle sandboxes of a draining host');
+    return retired;
   }
 
   /** Retires every sandbox of a function version (or of every version): code or configuration changed. */
@@ -155,7 +174,7 @@ export class WorkerManager {
   reap(now = Date.now()): number {
     let reaped = 0;
     for (const pool of this.pools.values()) {
-      const keep: Sandbox[] = [];
+      const keep: SandboxHandle[] = [];
       for (const s of pool.idle) {
         if (now - s.lastUsed >= this.opts.idleMs) {
           s.kill();
@@ -210,7 +229,7 @@ export class WorkerManager {
   async shutdown(): Promise<void> {
     this.closed = true;
     clearInterval(this.reaper);
-    const all: Sandbox[] = [];
+    const all: SandboxHandle[] = [];
     for (const pool of this.pools.values()) all.push(...pool.idle, ...pool.busy);
     for (const pp of this.provisioned.values()) {
       pp.released = true;
@@ -293,7 +312,7 @@ export class WorkerManager {
       if (pp.key !== key) continue;
       while (pp.idle.length > 0) {
         const sandbox = pp.idle.pop()!;
-        if (sandbox.state !== 'ready') continue;
+        if (!this.usable(sandbox)) continue;
         pp.busy.add(sandbox);
         return { sandbox, cold: false };
       }
@@ -329,12 +348,17 @@ export class WorkerManager {
   }
 
   private async startProvisioned(pp: ProvisionedPool, reservation: Reservation): Promise<void> {
-    let sandbox: Sandbox;
+    let sandbox: SandboxHandle;
     try {
       sandbox = await reservation.host.createSandbox(pp.fn, { initializationType: 'provisioned-concurrency' });
     } catch (err) {
       pp.starting--;
       reservation.release();
+      if (err instanceof SandboxUnreachable) {
+        // The worker host went away, not the function's Init: try again (elsewhere) without counting it.
+        this.retryFill(pp);
+        return;
+      }
       pp.initFailures++;
       this.log.warn({ err, functionName: pp.fn.functionName, version: pp.fn.version }, 'provisioned concurrency: Init failed');
       if (pp.initFailures >= INIT_FAILURES_TO_FAIL) {
@@ -373,7 +397,25 @@ export class WorkerManager {
     return pool;
   }
 
-  private forget(pool: Pool, sandbox: Sandbox): void {
+  /**
+   * An idle sandbox can take an invoke: ready, and on a host that can be reached
+   * (one that just refused a connection is likely gone: its sandbox ends instead).
+   */
+  private usable(sandbox: SandboxHandle): boolean {
+    if (sandbox.state !== 'ready') return false;
+    if (this.reservations.get(sandbox)?.host.available?.() === false) {
+      sandbox.kill();
+      return false;
+    }
+    return true;
+  }
+
+  private onDrainingHost(sandbox: SandboxHandle): boolean {
+    const host = this.reservations.get(sandbox)?.host;
+    return host !== undefined && this.placement.isDraining(host.id);
+  }
+
+  private forget(pool: Pool, sandbox: SandboxHandle): void {
     this.reservations.get(sandbox)?.release();
     this.reservations.delete(sandbox);
     pool.busy.delete(sandbox);

@@ -39,6 +39,8 @@ export const KINDLING_BIN = join(ROOT, 'bin', 'kindling.js');
 const STARTUP_TIMEOUT_MS = 15_000;
 const STOP_TIMEOUT_MS = 10_000;
 const READY_LINE = /Kindling listening on (http:\/\/\S+)/;
+/** What `kindling worker` prints once it has joined its manager. */
+const WORKER_READY_LINE = /Kindling worker (\S+) joined \S+; sandboxes served at (http:\/\/\S+)/;
 
 /** The environment of every Kindling child: fixed test credentials, quiet logs, no stray KINDLING_* settings. */
 export function kindlingEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
@@ -72,15 +74,20 @@ const exited = (child: ChildProcess): Promise<Exit> =>
     : new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
 
 export interface StartOptions {
+  /** `kindling up` (the default) or a worker host, `kindling worker --join ...` (give --join in args). */
+  command?: 'up' | 'worker';
   /** Reuse this data folder; a fresh temporary one otherwise. */
   dataDir?: string;
   env?: Record<string, string>;
   args?: string[];
 }
 
-/** A running `kindling up`. `url` and `child` change on restart(). */
+/** A running `kindling up` (or `kindling worker`). `url` and `child` change on restart(). */
 export class KindlingServer {
+  /** The API's URL (up), or where the worker serves its sandboxes (worker). */
   url = '';
+  /** A worker's host id, once it has joined. */
+  hostId = '';
   child!: ChildProcess;
   stdout = '';
   stderr = '';
@@ -119,7 +126,9 @@ export class KindlingServer {
     this.url = '';
     const child = spawn(
       process.execPath,
-      [KINDLING_BIN, 'up', '--port', '0', '--data', this.dataDir, ...(this.opts.args ?? [])],
+      this.opts.command === 'worker'
+        ? [KINDLING_BIN, 'worker', '--data', this.dataDir, ...(this.opts.args ?? [])]
+        : [KINDLING_BIN, 'up', '--port', '0', '--data', this.dataDir, ...(this.opts.args ?? [])],
       { cwd: ROOT, env: kindlingEnv(this.opts.env), stdio: ['ignore', 'pipe', 'pipe'] },
     );
     this.child = child;
@@ -144,17 +153,21 @@ export class KindlingServer {
           ),
         );
       };
+      const worker = this.opts.command === 'worker';
       const timer = setTimeout(
-        () => fail(`did not print "Kindling listening on ..." within ${STARTUP_TIMEOUT_MS / 1000} s`),
+        () => fail(`did not print "${worker ? 'Kindling worker ... joined' : 'Kindling listening on'} ..." within ${STARTUP_TIMEOUT_MS / 1000} s`),
         STARTUP_TIMEOUT_MS,
       );
       child.stdout!.on('data', (s: string) => {
         this.stdout += s;
-        const m = READY_LINE.exec(this.stdout);
+        const m = (worker ? WORKER_READY_LINE : READY_LINE).exec(this.stdout);
         if (m && !settled) {
           settled = true;
           clearTimeout(timer);
-          this.url = m[1]!;
+          if (worker) {
+            this.hostId = m[1]!;
+            this.url = m[2]!;
+          } else this.url = m[1]!;
           resolve();
         }
       });
@@ -215,6 +228,10 @@ export class KindlingServer {
 }
 
 export const startKindling = (opts?: StartOptions): Promise<KindlingServer> => KindlingServer.start(opts);
+
+/** A worker host joined to the Kindling at `managerUrl`. */
+export const startWorker = (managerUrl: string, args: string[] = [], env?: Record<string, string>): Promise<KindlingServer> =>
+  KindlingServer.start({ command: 'worker', args: ['--join', managerUrl, ...args], ...(env ? { env } : {}) });
 
 /** An SDK client for a Kindling server, signed with the test credentials, no retries. */
 export const lambdaClient = (url: string): LambdaClient =>
