@@ -14,6 +14,7 @@ import { percentile, runLoad, type LoadResult, type LoadTarget } from './load.js
 import { asyncRows, benchAsync } from './async.js';
 import { benchDrivers, driverRows } from './drivers.js';
 import { benchPlacement, placementRows } from './placement.js';
+import { benchCluster, clusterRows } from './cluster.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/kindling.js', import.meta.url));
 const BARE = fileURLToPath(new URL('./bare-server.js', import.meta.url));
@@ -30,11 +31,13 @@ interface Options {
   drivers: boolean;
   /** Time the Placement Service's decisions over a simulated cluster instead. */
   placement: boolean;
+  /** Warm throughput through a Worker Manager with 1, 2 and 3 worker hosts instead. */
+  cluster: boolean;
   microvmDir: string;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { seconds: 10, coldFunctions: 30, json: false, drivers: false, placement: false, microvmDir: process.env.KINDLING_MICROVM_DIR || join(tmpdir(), 'kindling-bench-microvm') };
+  const o: Options = { seconds: 10, coldFunctions: 30, json: false, drivers: false, placement: false, cluster: false, microvmDir: process.env.KINDLING_MICROVM_DIR || join(tmpdir(), 'kindling-bench-microvm') };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--json') o.json = true;
@@ -43,8 +46,9 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--sandbox') o.sandbox = argv[++i];
     else if (a === '--drivers') o.drivers = true;
     else if (a === '--placement') o.placement = true;
+    else if (a === '--cluster') o.cluster = true;
     else if (a === '--microvm-dir') o.microvmDir = argv[++i]!;
-    else throw new Error(`unknown option ${a}: use --seconds N, --cold-functions N, --sandbox namespace|microvm|process, --drivers [--microvm-dir DIR], --placement, --json`);
+    else throw new Error(`unknown option ${a}: use --seconds N, --cold-functions N, --sandbox namespace|microvm|process, --drivers [--microvm-dir DIR], --placement, --cluster, --json`);
   }
   return o;
 }
@@ -75,6 +79,12 @@ function printTable(rows: string[][]): void {
 
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
+  if (opts.cluster) {
+    const result = await benchCluster({ bin: BIN, credentials: CREDS, region: REGION, seconds: opts.seconds, ...(opts.sandbox ? { sandbox: opts.sandbox } : {}), log: (s) => process.stderr.write(`${s}\n`) });
+    if (opts.json) console.log(JSON.stringify(result, null, 2));
+    else printTable(clusterRows(result));
+    return;
+  }
   if (opts.placement) {
     const result = benchPlacement();
     if (opts.json) console.log(JSON.stringify(result, null, 2));
