@@ -1,4 +1,5 @@
 // `kindling up`: the embedded server in the foreground.
+import { exitOnSignals } from './signals.js';
 import { SANDBOX_CHOICES, type SandboxChoice } from '../sandbox/select.js';
 import { DEFAULT_SANDBOX_IDLE_MS, defaultHostMemoryMb, envAccountId, envMicrovmDir, envRegion, KINDLING_ROLES, type KindlingConfig, type KindlingRole } from '../config.js';
 import { startKindling } from '../kindling.js';
@@ -182,21 +183,7 @@ export async function up(opts: UpOptions): Promise<void> {
   }
   console.log(`Kindling listening on ${running.url}`);
 
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'shutting down');
-    running
-      .close()
-      .then(() => process.exit(0))
-      .catch((err: unknown) => {
-        log.error({ err }, 'shutdown failed');
-        process.exit(1);
-      });
-  };
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGTERM', () => stop('SIGTERM'));
+  exitOnSignals(log, () => running.close());
 }
 
 /** The URL without its password, for messages. */

@@ -2,6 +2,7 @@
 // Worker Manager of a `kindling up`. It serves the manager's sandbox API, runs
 // Init with code fetched from the manager, ships function logs there, and
 // heartbeats until it is stopped.
+import { exitOnSignals } from './signals.js';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { defaultHostMemoryMb, envAccountId, envMicrovmDir, envRegion } from '../config.js';
@@ -160,27 +161,14 @@ export async function worker(opts: WorkerOptions): Promise<void> {
     onDraining: (draining) => log.info({ draining }, draining ? 'draining: the manager places no new sandboxes here' : 'no longer draining'),
   });
 
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'shutting down');
-    (async () => {
-      await loop!.stop();
-      await agent.close();
-      await loop!.finalBeat(1000);
-      await logs.close();
-      await client.close();
-      dir.release();
-    })()
-      .then(() => process.exit(0))
-      .catch((err: unknown) => {
-        log.error({ err }, 'shutdown failed');
-        process.exit(1);
-      });
-  };
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGTERM', () => stop('SIGTERM'));
+  exitOnSignals(log, async () => {
+    await loop!.stop();
+    await agent.close();
+    await loop!.finalBeat(1000);
+    await logs.close();
+    await client.close();
+    dir.release();
+  });
 
   let registered;
   try {
