@@ -80,6 +80,8 @@ export interface StartOptions {
   dataDir?: string;
   env?: Record<string, string>;
   args?: string[];
+  /** Run inside this network namespace (`ip netns exec NAME node ...`; needs root). */
+  netns?: string;
 }
 
 /** A running `kindling up` (or `kindling worker`). `url` and `child` change on restart(). */
@@ -124,13 +126,13 @@ export class KindlingServer {
     this.stdout = '';
     this.stderr = '';
     this.url = '';
-    const child = spawn(
-      process.execPath,
+    const args =
       this.opts.command === 'worker'
         ? [KINDLING_BIN, 'worker', '--data', this.dataDir, ...(this.opts.args ?? [])]
-        : [KINDLING_BIN, 'up', '--port', '0', '--data', this.dataDir, ...(this.opts.args ?? [])],
-      { cwd: ROOT, env: kindlingEnv(this.opts.env), stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+        : [KINDLING_BIN, 'up', '--port', '0', '--data', this.dataDir, ...(this.opts.args ?? [])];
+    // `ip netns exec` execs node in place, so the child's pid (and its signals) are node's.
+    const [command, argv]: [string, string[]] = this.opts.netns === undefined ? [process.execPath, args] : ['ip', ['netns', 'exec', this.opts.netns, process.execPath, ...args]];
+    const child = spawn(command, argv, { cwd: ROOT, env: kindlingEnv(this.opts.env), stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     live.add(child);
     this.exit = exited(child).then((e) => {

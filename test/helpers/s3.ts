@@ -17,11 +17,12 @@ export interface RunningS3 {
   close(): Promise<void>;
 }
 
-export async function startS3(bucket = 'kindling-code'): Promise<RunningS3> {
+/** `host`: the address to listen on (another one than loopback, for processes in other network namespaces). */
+export async function startS3(bucket = 'kindling-code', host = '127.0.0.1'): Promise<RunningS3> {
   const dir = await mkdtemp(join(tmpdir(), 'kindling-s3-'));
-  const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: dir, configureBuckets: [{ name: bucket }] });
+  const server = new S3rver({ address: host, port: 0, silent: true, directory: dir, configureBuckets: [{ name: bucket }] });
   const { port } = await server.run();
-  const endpoint = `http://127.0.0.1:${port}`;
+  const endpoint = `http://${host}:${port}`;
   return {
     endpoint,
     bucket,
