@@ -18,6 +18,7 @@ import { SqliteLayerStore } from '../../src/store/sqlite-layers.js';
 import { SqliteStateStore } from '../../src/store/sqlite-state.js';
 import type { StateStore } from '../../src/store/state.js';
 import { freshDatabase } from '../helpers/postgres.js';
+import { functionVersion } from '../helpers/records.js';
 
 interface Backend {
   state: StateStore;
@@ -91,29 +92,14 @@ const record = (layerName: string, version: number, code = `${layerName}-${versi
 
 const publish = (store: LayerStore, name: string, code?: string): Promise<LayerVersionRecord> => store.publish(name, (v) => record(name, v, code));
 
-const functionVersion = (functionName: string, codeSha256: string, layerSha?: string): FunctionVersion => ({
-  functionName,
-  version: '$LATEST',
-  description: '',
-  runtime: 'nodejs20.x',
-  role: 'arn:aws:iam::000000000000:role/test',
-  handler: 'index.handler',
-  timeout: 3,
-  memorySize: 128,
-  ephemeralStorageMb: 512,
-  architectures: ['x86_64'],
-  tracingMode: 'PassThrough',
-  logging: { logFormat: 'Text', logGroup: `/aws/lambda/${functionName}` },
-  codeSha256,
-  codeSize: 10,
-  packageType: 'Zip',
-  layers: layerSha ? ['arn:aws:lambda:us-east-1:000000000000:layer:used:1'] : [],
-  ...(layerSha ? { layerCode: [{ arn: 'arn:aws:lambda:us-east-1:000000000000:layer:used:1', codeSha256: layerSha, codeSize: 1, unzippedSize: 1 }] } : {}),
-  lastModified: '2024-01-31T12:00:00.000+0000',
-  revisionId: '00000000-0000-4000-8000-000000000000',
-  state: 'Active',
-  lastUpdateStatus: 'Successful',
-});
+const usingLayer = (functionName: string, codeSha256: string, layerSha?: string): FunctionVersion =>
+  functionVersion(functionName, {
+    codeSha256,
+    codeSize: 10,
+    layers: layerSha ? ['arn:aws:lambda:us-east-1:000000000000:layer:used:1'] : [],
+    ...(layerSha ? { layerCode: [{ arn: 'arn:aws:lambda:us-east-1:000000000000:layer:used:1', codeSha256: layerSha, codeSize: 1, unzippedSize: 1 }] } : {}),
+    revisionId: '00000000-0000-4000-8000-000000000000',
+  });
 
 const backends: [string, () => Promise<Backend>][] = [
   ['sqlite', sqliteBackend],
@@ -232,7 +218,7 @@ for (const [name, make] of backends) {
       assert.equal(await b.layers.isCodeReferenced(own), false);
       assert.equal(await b.layers.isCodeReferenced(viaLayer), false);
       const fn = { functionName: 'uses-code', createdAt: '2024-01-31T12:00:00.000+0000', lastVersion: 0, tags: {} };
-      assert.equal(await b.state.createFunction(fn, functionVersion('uses-code', own, viaLayer)), true);
+      assert.equal(await b.state.createFunction(fn, usingLayer('uses-code', own, viaLayer)), true);
       assert.equal(await b.layers.isCodeReferenced(own), true);
       assert.equal(await b.layers.isCodeReferenced(viaLayer), true);
       assert.equal(await b.layers.isCodeReferenced(sha('unrelated')), false);

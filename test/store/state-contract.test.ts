@@ -16,6 +16,7 @@ import { PgStateStore } from '../../src/store/postgres/state.js';
 import { SqliteStateStore } from '../../src/store/sqlite-state.js';
 import type { StateStore } from '../../src/store/state.js';
 import { freshDatabase } from '../helpers/postgres.js';
+import { functionVersion } from '../helpers/records.js';
 
 let dir: string;
 const cleanups: (() => Promise<void>)[] = [];
@@ -73,30 +74,15 @@ const fnRecord = (name: string, extra: Partial<FunctionRecord> = {}): FunctionRe
 });
 
 function versionRecord(name: string, version: string, extra: Partial<FunctionVersion> = {}): FunctionVersion {
-  return {
-    functionName: name,
+  return functionVersion(name, {
     version,
     description: `v ${version}`,
-    runtime: 'nodejs20.x',
     role: 'arn:aws:iam::123456789012:role/r',
-    handler: 'index.handler',
-    timeout: 3,
-    memorySize: 128,
     environment: { Z_LAST: '1', A_FIRST: 'line\nbreak' },
-    ephemeralStorageMb: 512,
-    architectures: ['x86_64'],
-    tracingMode: 'PassThrough',
-    logging: { logFormat: 'Text', logGroup: `/aws/lambda/${name}` },
     codeSha256: `sha-${name}`,
     codeSize: 1000,
-    packageType: 'Zip',
-    layers: [],
-    lastModified: '2024-01-31T12:00:00.000+0000',
-    revisionId: randomUUID(),
-    state: 'Active',
-    lastUpdateStatus: 'Successful',
     ...extra,
-  };
+  });
 }
 
 const aliasRecord = (functionName: string, name: string, extra: Partial<AliasRecord> = {}): AliasRecord => ({

@@ -26,6 +26,7 @@ import {
   type InvokeRequestMeta,
 } from '../../src/workers/remote/protocol.js';
 import { makeZip } from '../helpers/kindling.js';
+import { functionVersion } from '../helpers/records.js';
 
 const TOKEN = 'test-token-0123456789';
 
@@ -70,29 +71,7 @@ after(async () => {
 /** A function version whose code is `files`, stored in the test's code store. */
 async function fnWith(name: string, files: Record<string, string>, extra: Partial<FunctionVersion> = {}): Promise<FunctionVersion> {
   const stored = await code.put(await makeZip(files));
-  return {
-    functionName: name,
-    version: '$LATEST',
-    description: '',
-    runtime: 'nodejs20.x',
-    role: 'arn:aws:iam::000000000000:role/test',
-    handler: 'index.handler',
-    timeout: 10,
-    memorySize: 128,
-    ephemeralStorageMb: 512,
-    architectures: ['x86_64'],
-    tracingMode: 'PassThrough',
-    logging: { logFormat: 'Text', logGroup: `/aws/lambda/${name}` },
-    codeSha256: stored.sha256Base64,
-    codeSize: stored.size,
-    packageType: 'Zip',
-    layers: [],
-    lastModified: '2024-01-31T12:00:00.000+0000',
-    revisionId: randomUUID(),
-    state: 'Active',
-    lastUpdateStatus: 'Successful',
-    ...extra,
-  };
+  return functionVersion(name, { timeout: 10, codeSha256: stored.sha256Base64, codeSize: stored.size, ...extra });
 }
 
 const auth = (token = TOKEN) => ({ authorization: `Bearer ${token}` });

@@ -15,6 +15,7 @@ import {
   type InitFailureBody,
   type InvokeRequestMeta,
 } from '../../src/workers/remote/protocol.js';
+import { functionVersion } from '../helpers/records.js';
 
 /** ok: a RESULT echoing the payload; stream: START, two CHUNKs, RESULT; cut: START, then the socket is destroyed. */
 export type InvokeMode = 'ok' | 'stream' | 'cut';
@@ -121,26 +122,5 @@ function readAll(req: IncomingMessage): Promise<Buffer> {
 
 /** A function version as the control plane stores it. */
 export function fnVersion(functionName: string, memorySize = 128, codeSha256 = Buffer.alloc(32, 7).toString('base64')): FunctionVersion {
-  return {
-    functionName,
-    version: '$LATEST',
-    description: '',
-    runtime: 'nodejs20.x',
-    role: 'arn:aws:iam::000000000000:role/test',
-    handler: 'index.handler',
-    timeout: 3,
-    memorySize,
-    ephemeralStorageMb: 512,
-    architectures: ['x86_64'],
-    tracingMode: 'PassThrough',
-    logging: { logFormat: 'Text', logGroup: `/aws/lambda/${functionName}` },
-    codeSha256,
-    codeSize: 100,
-    packageType: 'Zip',
-    layers: [],
-    lastModified: '2024-01-31T12:00:00.000+0000',
-    revisionId: 'r1',
-    state: 'Active',
-    lastUpdateStatus: 'Successful',
-  };
+  return functionVersion(functionName, { memorySize, codeSha256, revisionId: 'r1' });
 }

@@ -11,7 +11,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Pool } from 'undici';
-import type { FunctionVersion } from '../../src/control/model.js';
 import type { SandboxIdentity } from '../../src/host/sandbox.js';
 import { SigV4Verifier } from '../../src/frontend/sigv4.js';
 import { HeartbeatLoop, isRefusal, ManagerClient, ManagerCodeStore, ManagerLogSink, type HeartbeatSource } from '../../src/workers/remote/join.js';
@@ -27,6 +26,7 @@ import {
 } from '../../src/workers/remote/protocol.js';
 import { until } from '../async/fakes.js';
 import { ACCESS_KEY_ID, describeRun, makeZip, REGION, runKindling, SECRET_ACCESS_KEY, startWorker, type KindlingServer } from '../helpers/kindling.js';
+import { functionVersion } from '../helpers/records.js';
 
 const KEY = { accessKeyId: ACCESS_KEY_ID, secretAccessKey: SECRET_ACCESS_KEY };
 const quiet = { warn: () => undefined, info: () => undefined };
@@ -367,28 +367,7 @@ describe('kindling worker --join', () => {
     manager.code.set(hex, zip);
     pool = new Pool(worker.url);
     const headers = { authorization: `Bearer ${reg.token}` };
-    const fn: FunctionVersion = {
-      functionName: 'remote',
-      version: '$LATEST',
-      description: '',
-      runtime: 'nodejs20.x',
-      role: 'arn:aws:iam::000000000000:role/test',
-      handler: 'index.handler',
-      timeout: 10,
-      memorySize: 128,
-      ephemeralStorageMb: 512,
-      architectures: ['x86_64'],
-      tracingMode: 'PassThrough',
-      logging: { logFormat: 'Text', logGroup: '/aws/lambda/remote' },
-      codeSha256: digest.digest('base64'),
-      codeSize: zip.length,
-      packageType: 'Zip',
-      layers: [],
-      lastModified: '2024-01-31T12:00:00.000+0000',
-      revisionId: randomUUID(),
-      state: 'Active',
-      lastUpdateStatus: 'Successful',
-    };
+    const fn = functionVersion('remote', { timeout: 10, codeSha256: digest.digest('base64'), codeSize: zip.length });
     const created = await pool.request({ method: 'POST', path: '/sandboxes', headers, body: JSON.stringify({ fn, options: {}, settings: {} }) });
     const createdText = await created.body.text();
     assert.equal(created.statusCode, 201, createdText);
