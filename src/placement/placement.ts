@@ -22,6 +22,16 @@ export interface CreateSandboxOptions {
   settings?: SandboxSettings;
 }
 
+/** A host that cannot run this sandbox at all (it lacks the sandbox driver the function asks for): place it elsewhere. */
+export class HostCannotRun extends Error {
+  constructor(
+    readonly hostId: string,
+    why: string,
+  ) {
+    super(why);
+  }
+}
+
 export interface Reservation {
   readonly host: PlacementHost;
   readonly memoryMb: number;
@@ -67,13 +77,13 @@ export class PlacementService {
   }
 
   /** Reserves room for one sandbox of fn, or undefined when no host has it. */
-  place(fn: FunctionVersion): Reservation | undefined {
+  place(fn: FunctionVersion, exclude?: ReadonlySet<string>): Reservation | undefined {
     const need = fn.memorySize;
     let best: HostState | undefined;
     let bestScore = -Infinity;
     for (const h of this.hosts.values()) {
       const free = h.host.memoryMb - h.reservedMb;
-      if (free < need || this.draining.has(h.host.id) || h.host.available?.() === false) continue;
+      if (free < need || this.draining.has(h.host.id) || h.host.available?.() === false || exclude?.has(h.host.id)) continue;
       // Fewest sandboxes of this function first, so losing a host loses a
       // share of its warm capacity, not all of it; among those, a host that
       // has the code (no fetch, no unpack); then the fullest that fits (bin-packing).

@@ -2,10 +2,10 @@
 // busy ones. One invoke per sandbox at a time; a warm sandbox is reused
 // without Init; new ones come from placement; idle ones are reaped.
 import type { FunctionVersion } from '../control/model.js';
-import { tooManyRequests } from '../errors.js';
+import { serviceException, tooManyRequests } from '../errors.js';
 import { InitFailure, type SandboxHandle } from '../host/sandbox.js';
 import type { Logger } from '../log.js';
-import type { PlacementService, Reservation } from '../placement/placement.js';
+import { HostCannotRun, type PlacementService, type Reservation } from '../placement/placement.js';
 import { SandboxUnreachable } from './remote/remote-host.js';
 
 export interface Lease {
@@ -101,16 +101,26 @@ export class WorkerManager {
       pool.busy.add(sandbox);
       return { sandbox, cold: false };
     }
-    const reservation = this.reserve(fn);
+    // Hosts that cannot run this function at all (its kindling:sandbox driver): it goes to another.
+    const cannot: HostCannotRun[] = [];
+    let reservation: Reservation;
     let sandbox: SandboxHandle;
-    pool.starting++;
-    try {
-      sandbox = await reservation.host.createSandbox(fn);
-    } catch (err) {
-      reservation.release();
-      throw err;
-    } finally {
-      pool.starting--;
+    for (;;) {
+      reservation = this.reserve(fn, cannot);
+      pool.starting++;
+      try {
+        sandbox = await reservation.host.createSandbox(fn);
+        break;
+      } catch (err) {
+        reservation.release();
+        if (err instanceof HostCannotRun) {
+          cannot.push(err);
+          continue;
+        }
+        throw err;
+      } finally {
+        pool.starting--;
+      }
     }
     this.reservations.set(sandbox, reservation);
     this.poolOf.set(sandbox, pool);
@@ -424,8 +434,9 @@ export class WorkerManager {
   }
 
   /** Room for a new sandbox: placement first, then evicting idle sandboxes least recently used first. */
-  private reserve(fn: FunctionVersion): Reservation {
-    const first = this.placement.place(fn);
+  private reserve(fn: FunctionVersion, cannot: readonly HostCannotRun[] = []): Reservation {
+    const exclude = new Set(cannot.map((c) => c.hostId));
+    const first = this.placement.place(fn, exclude);
     if (first) return first;
     const idle = [...this.pools.values()].flatMap((p) => p.idle.map((s) => ({ p, s }))).sort((a, b) => a.s.lastUsed - b.s.lastUsed);
     for (const { p, s } of idle) {
@@ -433,8 +444,11 @@ export class WorkerManager {
       // Release its memory now; the process is gone a moment later.
       this.reservations.get(s)?.release();
       s.kill();
-      const placed = this.placement.place(fn);
+      const placed = this.placement.place(fn, exclude);
       if (placed) return placed;
+    }
+    if (cannot.length > 0) {
+      throw serviceException(`No worker host with room can run this function's sandbox: ${cannot.map((c) => c.message).join('; ')}.`);
     }
     this.placementFailures++;
     throw tooManyRequests('ConcurrentInvocationLimitExceeded', 1);

@@ -10,7 +10,7 @@ import type { ControlPlane } from '../../src/control/functions.js';
 import type { FunctionVersion } from '../../src/control/model.js';
 import { InitFailure, type ResponseSink, type SandboxHandle, type SandboxInvoke } from '../../src/host/sandbox.js';
 import { InvokeService } from '../../src/invoke/invoke.js';
-import { PlacementService, type PlacementHost } from '../../src/placement/placement.js';
+import { HostCannotRun, PlacementService, type PlacementHost } from '../../src/placement/placement.js';
 import { WorkerManager } from '../../src/workers/manager.js';
 import { DEAD_AFTER_MS, HEARTBEAT_INTERVAL_MS, type HeartbeatRequest } from '../../src/workers/remote/protocol.js';
 import { HostRegistry } from '../../src/workers/remote/registry.js';
@@ -346,6 +346,46 @@ describe('remote sandboxes', () => {
     const asPlacement: PlacementHost = host;
     assert.equal(asPlacement.available?.(), true);
     return host.close();
+  });
+});
+
+describe('sandbox drivers', () => {
+  test('a function whose kindling:sandbox tag asks for a driver a host lacks is placed on one that has it, or refused', async () => {
+    const placement = new PlacementService();
+    const workers = new WorkerManager(placement, silentLog, { idleMs: 60_000 });
+    const registry = new HostRegistry({ placement, workers, log: silentLog, settings: async () => ({ driver: 'microvm' }) });
+    const plain = await FakeWorker.start();
+    const vms = await FakeWorker.start();
+    try {
+      const a = registry.register({ url: plain.url, token: plain.token, memoryMb: 1024, drivers: ['process'] });
+      const b = registry.register({ url: vms.url, token: vms.token, memoryMb: 1024, drivers: ['microvm', 'process'] });
+      // Spreading would put the second sandbox on the other host: the driver keeps both on b.
+      const leases = [await workers.acquire(fnVersion('vm')), await workers.acquire(fnVersion('vm'))];
+      for (const l of leases) assert.equal(workers.sandboxes().find((x) => x.id === l.sandbox.identity.id)?.hostId, b.hostId);
+      assert.equal(plain.created.length, 0);
+      // Without the host that has it, the invoke is refused with why.
+      registry.drain(b.hostId);
+      const err = await workers.acquire(fnVersion('vm')).then(
+        () => undefined,
+        (e: Error & { name?: string }) => e,
+      );
+      assert.ok(err, 'placed on a host without the driver');
+      assert.match(err.message, new RegExp(`${a.hostId} runs process, not 'microvm'`));
+      assert.equal(plain.created.length, 0);
+    } finally {
+      await workers.shutdown();
+      await registry.close();
+      await Promise.all([plain.stop(), vms.stop()]);
+    }
+  });
+
+  test('a RemoteHost refuses a driver it does not run before calling the worker', async () => {
+    const host = new RemoteHost({ id: 'h', url: 'http://127.0.0.1:1', token: 't', memoryMb: 256, drivers: ['process'], settings: async () => ({ driver: 'namespace' }) });
+    try {
+      await assert.rejects(host.createSandbox(fnVersion('f')), (e: unknown) => e instanceof HostCannotRun && e.hostId === 'h');
+    } finally {
+      await host.close();
+    }
   });
 });
 

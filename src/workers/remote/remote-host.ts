@@ -6,7 +6,7 @@ import { Pool, type Dispatcher } from 'undici';
 import type { FunctionVersion } from '../../control/model.js';
 import { LambdaError, serviceException } from '../../errors.js';
 import { InitFailure, type SandboxHandle, type SandboxIdentity, type SandboxInvoke, type SandboxResult } from '../../host/sandbox.js';
-import type { CreateSandboxOptions, PlacementHost } from '../../placement/placement.js';
+import { HostCannotRun, type CreateSandboxOptions, type PlacementHost } from '../../placement/placement.js';
 import type { SandboxSettings } from '../../sandbox/function-tags.js';
 import { base64ToHex } from '../../store/code.js';
 import {
@@ -146,6 +146,9 @@ export class RemoteHost implements PlacementHost {
     if (this.dead) throw new SandboxUnreachable(this.id, 'the host is dead');
     const { settings: given, ...options } = opts;
     const settings = given ?? (await this.opts.settings(fn));
+    if (settings.driver !== undefined && !this.drivers.includes(settings.driver)) {
+      throw new HostCannotRun(this.id, `worker host ${this.id} runs ${this.drivers.join(', ')}, not '${settings.driver}'`);
+    }
     const body: CreateSandboxRequest = { fn, options, settings };
     let res: Dispatcher.ResponseData;
     let text: string;
