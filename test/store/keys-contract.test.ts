@@ -6,64 +6,22 @@
 // deleted in one stops working in the other, and a listener that lost its
 // connection catches up by reading the whole table again.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import type { AccessKey } from '../../src/credentials.js';
 import { SqliteKeyStore, type KeyStore } from '../../src/store/keys.js';
-import { openPostgres, type PostgresDb } from '../../src/store/postgres/db.js';
+import { openPostgres } from '../../src/store/postgres/db.js';
 import { PgKeyStore } from '../../src/store/postgres/keys.js';
-import { freshDatabase } from '../helpers/postgres.js';
+import { onPostgres, onSqlite, type Backend as StoreBackend } from './backends.js';
 
 const ROOT: AccessKey = { accessKeyId: 'AKKLROOTKEYFORTESTS1', secretAccessKey: 'root-secret-for-the-contract-tests' };
 const ROOT_CREATED = new Date('2024-01-31T12:00:00.000Z');
 const KEY_ID = /^AKKL[0-9A-F]{16}$/;
 
-interface Backend {
-  /** A store on the backend's data, as a (re)started process opens it. */
-  open(): Promise<KeyStore>;
-  close(): Promise<void>;
-}
+type Backend = StoreBackend<KeyStore>;
 
-async function sqliteBackend(): Promise<Backend> {
-  const dir = await mkdtemp(join(tmpdir(), 'kindling-keys-'));
-  const stores: KeyStore[] = [];
-  return {
-    open: async () => {
-      const s = new SqliteKeyStore(join(dir, 'keys.sqlite'), ROOT, ROOT_CREATED);
-      stores.push(s);
-      return s;
-    },
-    close: async () => {
-      for (const s of stores) await s.close();
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
-}
-
-async function postgresBackend(): Promise<Backend & { url: string }> {
-  const fresh = await freshDatabase();
-  const opened: { store: KeyStore; db: PostgresDb }[] = [];
-  return {
-    url: fresh.url,
-    // Each its own pool, as separate processes would have.
-    open: async () => {
-      const db = openPostgres(fresh.url, { max: 3 });
-      const store = await PgKeyStore.open(db, ROOT, ROOT_CREATED);
-      opened.push({ store, db });
-      return store;
-    },
-    close: async () => {
-      for (const o of opened) {
-        await o.store.close();
-        await o.db.close();
-      }
-      await fresh.drop();
-    },
-  };
-}
+const sqliteBackend = () => onSqlite('keys.sqlite', (path) => new SqliteKeyStore(path, ROOT, ROOT_CREATED));
+const postgresBackend = () => onPostgres((db) => PgKeyStore.open(db, ROOT, ROOT_CREATED));
 
 /** Polls `check` until it holds (up to 5 s). */
 async function eventually(what: string, check: () => boolean): Promise<void> {

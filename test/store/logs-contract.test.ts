@@ -5,9 +5,6 @@
 // while the database is unreachable appends neither throw nor lose lines (up
 // to the buffer's cap, past which the oldest are dropped and counted).
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, describe, test } from 'node:test';
 import type pg from 'pg';
@@ -15,49 +12,12 @@ import { SqliteLogStore, type LogEvent, type LogStore } from '../../src/store/lo
 import { openPostgres, type PostgresDb } from '../../src/store/postgres/db.js';
 import { BUFFER_CAP, PgLogStore } from '../../src/store/postgres/logs.js';
 import { freshDatabase } from '../helpers/postgres.js';
+import { onPostgres, onSqlite, type Backend as StoreBackend } from './backends.js';
 
-interface Backend {
-  /** A store on the backend's data, as a (re)started process opens it. */
-  open(): Promise<LogStore>;
-  close(): Promise<void>;
-}
+type Backend = StoreBackend<LogStore>;
 
-async function sqliteBackend(): Promise<Backend> {
-  const dir = await mkdtemp(join(tmpdir(), 'kindling-logs-'));
-  const stores: LogStore[] = [];
-  return {
-    open: async () => {
-      const s = new SqliteLogStore(join(dir, 'logs.sqlite'));
-      stores.push(s);
-      return s;
-    },
-    close: async () => {
-      for (const s of stores) await s.close();
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
-}
-
-async function postgresBackend(): Promise<Backend & { url: string }> {
-  const fresh = await freshDatabase();
-  const opened: { store: LogStore; db: PostgresDb }[] = [];
-  return {
-    url: fresh.url,
-    open: async () => {
-      const db = openPostgres(fresh.url, { max: 3 });
-      const store = await PgLogStore.open(db);
-      opened.push({ store, db });
-      return store;
-    },
-    close: async () => {
-      for (const o of opened) {
-        await o.store.close();
-        await o.db.close();
-      }
-      await fresh.drop();
-    },
-  };
-}
+const sqliteBackend = () => onSqlite('logs.sqlite', (path) => new SqliteLogStore(path));
+const postgresBackend = () => onPostgres((db) => PgLogStore.open(db));
 
 const messages = (events: LogEvent[]): string[] => events.map((e) => e.message);
 
