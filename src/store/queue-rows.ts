@@ -2,7 +2,8 @@
 // keep the same columns), and what the async part sees of them.
 import type { FailedEvent, QueuedEvent } from '../async/queue.js';
 
-export interface EventRow {
+/** What a queued and a failed event both keep of the event. */
+interface StoredEventRow {
   id: number;
   function_name: string;
   qualifier: string | null;
@@ -10,20 +11,16 @@ export interface EventRow {
   payload: Buffer;
   trace_id: string | null;
   enqueued_at: number;
+}
+
+export interface EventRow extends StoredEventRow {
   receive_count: number;
   function_errors: number;
   system_retries: number;
   receipt: string;
 }
 
-export interface FailedRow {
-  id: number;
-  function_name: string;
-  qualifier: string | null;
-  request_id: string;
-  payload: Buffer;
-  trace_id: string | null;
-  enqueued_at: number;
+export interface FailedRow extends StoredEventRow {
   failed_at: number;
   condition: string;
   record: string;
@@ -31,7 +28,7 @@ export interface FailedRow {
   error_message: string | null;
 }
 
-export const toEvent = (r: EventRow): QueuedEvent => ({
+const storedEvent = (r: StoredEventRow) => ({
   id: String(r.id),
   functionName: r.function_name,
   ...(r.qualifier !== null ? { qualifier: r.qualifier } : {}),
@@ -39,6 +36,10 @@ export const toEvent = (r: EventRow): QueuedEvent => ({
   payload: r.payload,
   ...(r.trace_id !== null ? { traceId: r.trace_id } : {}),
   enqueuedAt: r.enqueued_at,
+});
+
+export const toEvent = (r: EventRow): QueuedEvent => ({
+  ...storedEvent(r),
   receiveCount: r.receive_count,
   functionErrors: r.function_errors,
   systemRetries: r.system_retries,
@@ -46,13 +47,7 @@ export const toEvent = (r: EventRow): QueuedEvent => ({
 });
 
 export const toFailed = (r: FailedRow): FailedEvent => ({
-  id: String(r.id),
-  functionName: r.function_name,
-  ...(r.qualifier !== null ? { qualifier: r.qualifier } : {}),
-  requestId: r.request_id,
-  payload: r.payload,
-  ...(r.trace_id !== null ? { traceId: r.trace_id } : {}),
-  enqueuedAt: r.enqueued_at,
+  ...storedEvent(r),
   failedAt: r.failed_at,
   condition: r.condition,
   record: r.record,
