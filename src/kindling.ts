@@ -31,6 +31,8 @@ import { settingsRoutes } from './frontend/settings-routes.js';
 import { ProvisionedConcurrency } from './control/provisioned.js';
 import { provisionedRoutes } from './frontend/provisioned-routes.js';
 import { WorkerHost } from './host/host.js';
+import { Admission } from './invoke/admission.js';
+import { LocalInvokeBackend } from './invoke/backend.js';
 import { InvokeService } from './invoke/invoke.js';
 import { PlacementService } from './placement/placement.js';
 import { selectDriver } from './sandbox/select.js';
@@ -112,7 +114,8 @@ export async function startKindling(config: KindlingConfig, log: Logger): Promis
     const provisioned = new ProvisionedConcurrency(control, state, stores.provisioned, workers, config.accountConcurrency);
     control.useProvisioned(() => provisioned.provisionedOutsideReservations());
     settings.useProvisioned(provisioned);
-    const invoker = new InvokeService(control, workers, () => settings.reservations(), config.accountConcurrency, () => provisioned.provisionedByFunction());
+    const admission = new Admission(control, () => settings.reservations(), config.accountConcurrency, () => provisioned.provisionedByFunction());
+    const invoker = new InvokeService(control, new LocalInvokeBackend(workers, admission));
     const events = await startAsync({
       control,
       invoker,

@@ -10,9 +10,8 @@ import { functionNotFound, tooManyRequests } from '../errors.js';
 import { InitFailure, type ResponseSink, type SandboxResult } from '../host/sandbox.js';
 import { endLine, reportLine, startLine } from '../host/report.js';
 import * as limits from '../limits.js';
-import type { WorkerManager } from '../workers/manager.js';
 import { SandboxUnreachable } from '../workers/remote/remote-host.js';
-import { ConcurrencyLedger } from './concurrency.js';
+import type { Invocation, InvokeBackend } from './backend.js';
 
 export interface InvokeInput {
   ref: FunctionRef;
@@ -45,32 +44,22 @@ interface Target {
   weighted?: [FunctionVersion, number][];
 }
 
-const NO_PROVISIONED: ReadonlyMap<string, number> = new Map();
 /** Sandboxes an invoke may try, in all, when their hosts cannot be reached. */
 const SANDBOX_ATTEMPTS = 3;
 
 export class InvokeService {
   /** What a "name\0qualifier" resolves to; dropped whenever the function changes. */
   private readonly targets = new Map<string, Target>();
-  private readonly ledger: ConcurrencyLedger;
-  /** Reserved concurrency per function, loaded lazily; dropped on every change. */
-  private reserved: Map<string, number> | undefined;
   /** Metrics, when wired (set once at startup). */
   observer: InvokeObserver | undefined;
 
   constructor(
     private readonly control: ControlPlane,
-    private readonly workers: WorkerManager,
-    private readonly reservations: () => Promise<{ functionName: string; reserved: number }[]>,
-    readonly accountConcurrency = limits.ACCOUNT_CONCURRENCY_DEFAULT,
-    /** Provisioned concurrency per function (kept in memory by its owner: read on every invoke). */
-    private readonly provisioned: () => ReadonlyMap<string, number> = () => NO_PROVISIONED,
+    private readonly backend: InvokeBackend,
   ) {
-    this.ledger = new ConcurrencyLedger(accountConcurrency);
     control.on('change', (c) => {
-      if (c.kind === 'configured' || c.kind === 'deleted') this.reserved = undefined;
       for (const key of this.targets.keys()) if (key.startsWith(`${c.functionName}\0`)) this.targets.delete(key);
-      if (c.kind !== 'created') workers.retire(c.functionName, c.version);
+      if (c.kind !== 'created') backend.retire(c.functionName, c.version);
     });
   }
 
@@ -80,9 +69,8 @@ export class InvokeService {
    * invoke of each function reads its current version.
    */
   forgetAll(): void {
-    this.reserved = undefined;
     this.targets.clear();
-    for (const name of new Set(this.workers.stats().map((s) => s.functionName))) this.workers.retire(name);
+    this.backend.forgetAll();
   }
 
   /** The version an invoke runs (an alias picks by its weights); throws ResourceNotFoundException as Invoke reports it. */
@@ -128,50 +116,40 @@ export class InvokeService {
     const fn = await this.resolve(input.ref);
     const obs = this.observer;
     if (!obs) {
-      const release = await this.lease(fn.functionName);
+      const invocation = await this.backend.begin(fn, input.requestId);
       try {
-        return await this.run(fn, input);
+        return await this.run(fn, input, invocation);
       } finally {
-        release();
+        invocation.end();
       }
     }
-    let release;
+    let invocation;
     try {
-      release = await this.lease(fn.functionName);
+      invocation = await this.backend.begin(fn, input.requestId);
     } catch (err) {
       obs.failed(fn, err);
       throw err;
     }
     obs.started(fn);
     try {
-      const out = await this.run(fn, input);
+      const out = await this.run(fn, input, invocation);
       obs.finished(fn, out);
       return out;
     } catch (err) {
       obs.failed(fn, err);
       throw err;
     } finally {
-      release();
+      invocation.end();
       obs.ended(fn);
     }
   }
 
-  /** A concurrency lease (concurrency.ts: reserved, provisioned, the unreserved pool), or Lambda's 429. */
-  private async lease(name: string): Promise<() => void> {
-    if (!this.reserved) {
-      const map = new Map<string, number>();
-      for (const r of await this.reservations()) map.set(r.functionName, r.reserved);
-      this.reserved = map;
-    }
-    return this.ledger.acquire(name, { reserved: this.reserved, provisioned: this.provisioned() });
-  }
-
   /** Executions running now, for metrics and the console. */
   concurrentExecutions(): number {
-    return this.ledger.total();
+    return this.backend.running();
   }
 
-  private async run(fn: FunctionVersion, input: InvokeInput): Promise<InvokeOutput> {
+  private async run(fn: FunctionVersion, input: InvokeInput, invocation: Invocation): Promise<InvokeOutput> {
     input.stream?.begin?.(fn.version);
     const invokedFunctionArn = functionArn(this.control.account, fn.functionName, input.ref.qualifier);
     const trace = input.traceId ?? traceId();
@@ -180,7 +158,7 @@ export class InvokeService {
       const retry = (err: unknown): boolean => err instanceof SandboxUnreachable && attempt < SANDBOX_ATTEMPTS;
       let lease;
       try {
-        lease = await this.workers.acquire(fn);
+        lease = await invocation.acquire();
       } catch (err) {
         if (err instanceof InitFailure) return this.initFailed(fn, input, err);
         if (retry(err)) continue;
@@ -198,11 +176,11 @@ export class InvokeService {
           ...(input.stream !== undefined ? { stream: input.stream } : {}),
         });
       } catch (err) {
-        this.workers.release(lease, false);
+        invocation.release(lease, false);
         if (retry(err)) continue;
         throw err;
       }
-      this.workers.release(lease, result.reusable);
+      invocation.release(lease, result.reusable);
       return { ...result, executedVersion: fn.version, cold: lease.cold };
     }
   }

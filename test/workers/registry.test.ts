@@ -9,6 +9,8 @@ import { afterEach, describe, test } from 'node:test';
 import type { ControlPlane } from '../../src/control/functions.js';
 import type { FunctionVersion } from '../../src/control/model.js';
 import { InitFailure, type ResponseSink, type SandboxHandle, type SandboxInvoke } from '../../src/host/sandbox.js';
+import { Admission } from '../../src/invoke/admission.js';
+import { LocalInvokeBackend } from '../../src/invoke/backend.js';
 import { InvokeService } from '../../src/invoke/invoke.js';
 import { HostCannotRun, PlacementService, type PlacementHost } from '../../src/placement/placement.js';
 import { WorkerManager } from '../../src/workers/manager.js';
@@ -396,6 +398,9 @@ describe('the invoke path', () => {
       getVersionNumber: async () => fn,
     }) as unknown as ControlPlane;
 
+  const invokerOver = (cp: ControlPlane, workers: WorkerManager): InvokeService =>
+    new InvokeService(cp, new LocalInvokeBackend(workers, new Admission(cp, async () => [], 1000)));
+
   test('an invoke whose warm sandbox is on an unreachable host runs on another host', async () => {
     const c = await cluster();
     const fn = fnVersion('f');
@@ -404,7 +409,7 @@ describe('the invoke path', () => {
     c.workers.release(warm, true);
     const b = await c.join();
     await a.fake.stop();
-    const invoker = new InvokeService(control(fn), c.workers, async () => []);
+    const invoker = invokerOver(control(fn), c.workers);
     const out = await invoker.invoke({ ref: { name: 'f' }, requestId: 'r-1', payload: Buffer.from('{}'), tail: false });
     assert.equal(out.payload.toString(), 'echo:{}');
     assert.equal(out.cold, true);
@@ -419,7 +424,7 @@ describe('the invoke path', () => {
     const b = await c.join();
     a.fake.mode = 'cut';
     b.fake.mode = 'cut';
-    const invoker = new InvokeService(control(fn), c.workers, async () => []);
+    const invoker = invokerOver(control(fn), c.workers);
     await assert.rejects(invoker.invoke({ ref: { name: 'f' }, requestId: 'r-2', payload: Buffer.from('{}'), tail: false }), {
       name: 'ServiceException',
       message: 'The worker host running the sandbox went away during the invoke.',
@@ -435,7 +440,7 @@ describe('the invoke path', () => {
     const leases = await Promise.all(joined.map(() => c.workers.acquire(fn)));
     for (const l of leases) c.workers.release(l, true);
     await Promise.all(joined.map((j) => j.fake.stop()));
-    const invoker = new InvokeService(control(fn), c.workers, async () => []);
+    const invoker = invokerOver(control(fn), c.workers);
     await assert.rejects(invoker.invoke({ ref: { name: 'f' }, requestId: 'r-3', payload: Buffer.from('{}'), tail: false }), SandboxUnreachable);
     assert.equal(leases.filter((l) => l.sandbox.state === 'dead').length, 3);
   });
