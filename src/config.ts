@@ -34,11 +34,14 @@ export interface KindlingConfig {
   /**
    * all (the default): every part here, sandboxes on this machine's own worker host too.
    * manager: no worker host here; sandboxes run only on hosts that join (`kindling worker --join`).
+   * frontend: the API only; its manager (managerUrl) admits invokes and leases sandboxes.
    */
   role?: KindlingRole;
+  /** Role frontend: the Worker Manager's URL (a `kindling up --role manager|all`). */
+  managerUrl?: string;
 }
 
-export const KINDLING_ROLES = ['all', 'manager'] as const;
+export const KINDLING_ROLES = ['all', 'manager', 'frontend'] as const;
 export type KindlingRole = (typeof KINDLING_ROLES)[number];
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 300_000;

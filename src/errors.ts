@@ -231,3 +231,16 @@ export interface FunctionErrorBody {
   errorMessage: string;
   trace?: string[];
 }
+
+/**
+ * A LambdaError as another Kindling process sent it (x-amzn-ErrorType, status,
+ * JSON body): a cluster frontend passes its manager's refusals on unchanged.
+ * Undefined when the response is not one of Lambda's errors.
+ */
+export function lambdaErrorFromResponse(status: number, type: unknown, body: unknown, headers: Record<string, string> = {}): LambdaError | undefined {
+  if (typeof type !== 'string' || type === '' || typeof body !== 'object' || body === null) return undefined;
+  const { Type, message, Message, ...fields } = body as Record<string, unknown>;
+  const text = typeof message === 'string' ? message : typeof Message === 'string' ? Message : '';
+  const fault = Type === 'User' || Type === 'Service' ? Type : undefined;
+  return new LambdaError(type, status, text, { ...(fault ? { fault } : {}), fields, headers });
+}

@@ -10,7 +10,8 @@ import type { AccessKey, RootKeySource } from './credentials.js';
 import { CodeUrlSigner } from './frontend/code-url.js';
 import { asyncRoutes } from './frontend/async-routes.js';
 import { controlRoutes } from './frontend/control-routes.js';
-import { HttpFrontend } from './frontend/http.js';
+import { HttpFrontend, type Route } from './frontend/http.js';
+import { frontendsRoutes } from './frontend/frontends-routes.js';
 import { Layers } from './control/layers.js';
 import { FunctionUrls } from './control/urls.js';
 import { FunctionUrlServer } from './frontend/function-url.js';
@@ -32,7 +33,7 @@ import { ProvisionedConcurrency } from './control/provisioned.js';
 import { provisionedRoutes } from './frontend/provisioned-routes.js';
 import { WorkerHost } from './host/host.js';
 import { Admission } from './invoke/admission.js';
-import { LocalInvokeBackend } from './invoke/backend.js';
+import { LocalInvokeBackend, type InvokeBackend } from './invoke/backend.js';
 import { InvokeService } from './invoke/invoke.js';
 import { PlacementService } from './placement/placement.js';
 import { selectDriver } from './sandbox/select.js';
@@ -41,7 +42,11 @@ import { sandboxSettingsFromTags } from './sandbox/function-tags.js';
 import { openDataDir, type DataDir } from './store/datadir.js';
 import type { LogStore } from './store/logs.js';
 import { openStores } from './store/open.js';
-import { WorkerManager } from './workers/manager.js';
+import { NO_WORKERS, WorkerManager, type WorkerView } from './workers/manager.js';
+import { FrontendLink } from './workers/remote/frontend-link.js';
+import { FrontendRegistry } from './workers/remote/frontends.js';
+import { ManagerClient } from './workers/remote/join.js';
+import type { HostInfo } from './workers/remote/protocol.js';
 import { HostRegistry } from './workers/remote/registry.js';
 import { consoleRoutes } from './console/routes.js';
 import { KindlingMetrics } from './metrics/metrics.js';
@@ -51,7 +56,7 @@ export interface RunningKindling {
   /** The sandbox driver in use, and a warning when it does not isolate functions. */
   sandbox: { name: string; warning?: string };
   logs: LogStore;
-  workers: WorkerManager;
+  workers: WorkerView;
   metrics: KindlingMetrics;
   url: string;
   rootKey: AccessKey;
@@ -88,34 +93,68 @@ export async function startKindling(config: KindlingConfig, log: Logger): Promis
     const sandboxDriver = selectDriver(config.sandbox ?? 'auto', log, {}, microvm);
     const drivers = new SandboxDrivers(sandboxDriver.driver, (name) => selectDriver(name, log, {}, microvm).driver);
     const placement = new PlacementService();
-    const sandboxSettings = async (fn: FunctionVersion) => sandboxSettingsFromTags((await control.getFunctionRecord({ name: fn.functionName })).tags);
-    const host = new WorkerHost({
-      id: 'local',
-      memoryMb: config.hostMemoryMb,
-      dir: dir.file('host'),
-      driver: sandboxDriver.driver,
-      drivers,
-      sandboxSettings,
-      code,
-      logs,
-      account,
-    });
-    // Role manager: no worker host here, sandboxes only on hosts that join.
-    if (config.role !== 'manager') {
-      await host.start();
-      placement.register(host);
-    }
-    const workers = new WorkerManager(placement, log, { idleMs: config.sandboxIdleMs });
-    const registry = new HostRegistry({ placement, workers, log, settings: sandboxSettings, ...(config.role !== 'manager' ? { local: host } : {}) });
-    // Closed after the Worker Manager's shutdown, which still ends remote sandboxes through it.
-    cleanups.push(() => registry.close());
-    cleanups.push(() => workers.shutdown());
     const settings = new FunctionSettings(control, state);
-    const provisioned = new ProvisionedConcurrency(control, state, stores.provisioned, workers, config.accountConcurrency);
+    let provisioned: ProvisionedConcurrency;
+    let backend: InvokeBackend;
+    let workerView: WorkerView = NO_WORKERS;
+    let hostList: (() => HostInfo[]) | undefined;
+    let clusterRoutes: Route[] = [];
+    if (config.role === 'frontend') {
+      // No sandboxes here: the manager admits every invoke and leases it a sandbox on a worker host.
+      const link = new FrontendLink(new ManagerClient(config.managerUrl!, root.key, config.region, { connections: 64 }), `http://${config.host}:${config.port}`, log);
+      await link.start();
+      cleanups.push(() => link.stop());
+      provisioned = new ProvisionedConcurrency(control, state, stores.provisioned, link, config.accountConcurrency);
+      backend = link;
+    } else {
+      const sandboxSettings = async (fn: FunctionVersion) => sandboxSettingsFromTags((await control.getFunctionRecord({ name: fn.functionName })).tags);
+      const host = new WorkerHost({
+        id: 'local',
+        memoryMb: config.hostMemoryMb,
+        dir: dir.file('host'),
+        driver: sandboxDriver.driver,
+        drivers,
+        sandboxSettings,
+        code,
+        logs,
+        account,
+      });
+      // Role manager: no worker host here, sandboxes only on hosts that join.
+      const localHost = config.role !== 'manager';
+      if (localHost) {
+        await host.start();
+        placement.register(host);
+      }
+      const workers = new WorkerManager(placement, log, { idleMs: config.sandboxIdleMs });
+      const registry = new HostRegistry({ placement, workers, log, settings: sandboxSettings, ...(localHost ? { local: host } : {}) });
+      // Closed after the Worker Manager's shutdown, which still ends remote sandboxes through it.
+      cleanups.push(() => registry.close());
+      cleanups.push(() => workers.shutdown());
+      provisioned = new ProvisionedConcurrency(control, state, stores.provisioned, workers, config.accountConcurrency);
+      const p = provisioned;
+      const admission = new Admission(control, () => settings.reservations(), config.accountConcurrency, () => p.provisionedByFunction());
+      backend = new LocalInvokeBackend(workers, admission);
+      const frontends = new FrontendRegistry({
+        workers,
+        admission,
+        log,
+        ...(localHost ? { localHostId: host.id } : {}),
+        provisioning: {
+          provision: (id, fn, n) => workers.provision(id, fn, n),
+          unprovision: (id) => workers.unprovision(id),
+          statuses: () => Object.fromEntries(workers.provisionedStats().flatMap((x) => Object.entries({ [x.id]: workers.provisionedStatus(x.id)! }))),
+          reload: () => p.refreshTotals(),
+        },
+      });
+      // Before the Worker Manager's shutdown: the frontends' leases end first.
+      cleanups.push(() => frontends.close());
+      workerView = workers;
+      hostList = () => registry.list();
+      clusterRoutes = [...hostsRoutes({ registry, keys, logs, code }), ...frontendsRoutes(frontends, keys)];
+    }
     control.useProvisioned(() => provisioned.provisionedOutsideReservations());
     settings.useProvisioned(provisioned);
-    const admission = new Admission(control, () => settings.reservations(), config.accountConcurrency, () => provisioned.provisionedByFunction());
-    const invoker = new InvokeService(control, new LocalInvokeBackend(workers, admission));
+    const invoker = new InvokeService(control, backend);
     const events = await startAsync({
       control,
       invoker,
@@ -130,7 +169,7 @@ export async function startKindling(config: KindlingConfig, log: Logger): Promis
 
     const verifier = new SigV4Verifier({ region: config.region, keys });
     keys.onDelete((id) => verifier.forget(id));
-    const metrics = new KindlingMetrics({ placement, workers, asyncQueueDepth: () => events.queue.stats() });
+    const metrics = new KindlingMetrics({ placement, workers: workerView, asyncQueueDepth: () => events.queue.stats() });
     invoker.observer = metrics;
     control.on('change', (c) => {
       if (c.kind === 'deleted') metrics.forget(c.functionName, c.version);
@@ -147,7 +186,7 @@ export async function startKindling(config: KindlingConfig, log: Logger): Promis
     if (feed) control.on('change', (c) => feed.publish(c));
     cleanups.push(expireLogsPeriodically(logs, config.logRetentionDays ?? DEFAULT_LOG_RETENTION_DAYS, log));
 
-    const frontend = new HttpFrontend(log, [...consoleRoutes(), ...metricsRoutes({ control, metrics, placement, workers, hosts: () => registry.list() }), ...keysRoutes(keys), ...hostsRoutes({ registry, keys, logs, code }), ...controlRoutes(control, code, signer), ...invokeRoutes(control, invoker, events), ...logsRoutes(control, logs), ...versionRoutes(control, new Aliases(control, state)), ...settingsRoutes(settings, new Policies(control, state), config.accountConcurrency), ...asyncRoutes(control, events), ...layerRoutes(account, layers, signer), ...urlRoutes(urls), ...provisionedRoutes(provisioned)], { auth: verifier, rateLimit: new RateLimiter(config.rateLimit ?? DEFAULT_RATE_LIMIT) });
+    const frontend = new HttpFrontend(log, [...consoleRoutes(), ...metricsRoutes({ control, metrics, placement, workers: workerView, ...(hostList ? { hosts: hostList } : {}) }), ...keysRoutes(keys), ...clusterRoutes, ...controlRoutes(control, code, signer), ...invokeRoutes(control, invoker, events), ...logsRoutes(control, logs), ...versionRoutes(control, new Aliases(control, state)), ...settingsRoutes(settings, new Policies(control, state), config.accountConcurrency), ...asyncRoutes(control, events), ...layerRoutes(account, layers, signer), ...urlRoutes(urls), ...provisionedRoutes(provisioned)], { auth: verifier, rateLimit: new RateLimiter(config.rateLimit ?? DEFAULT_RATE_LIMIT) });
     const functionUrls = new FunctionUrlServer(urls, invoker, log, verifier);
 
     const requestTimeout = config.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
@@ -178,12 +217,12 @@ export async function startKindling(config: KindlingConfig, log: Logger): Promis
           server.closeAllConnections();
         }),
     );
-    // Provisioned pools come back with their configs (Init runs in the background).
-    await provisioned.start();
+    // Provisioned pools come back with their configs (Init runs in the background); a frontend's manager keeps them.
+    if (config.role !== 'frontend') await provisioned.start();
     const { port } = server.address() as AddressInfo;
     const hostname = config.host.includes(':') ? `[${config.host}]` : config.host;
     const sandbox = { name: sandboxDriver.driver.name, ...(sandboxDriver.warning ? { warning: sandboxDriver.warning } : {}) };
-    return { sandbox, logs, workers, metrics, url: `http://${hostname}:${port}`, rootKey: root.key, rootKeySource: root.source, stores: { state: stores.stateBackend, code: stores.codeBackend }, dataDir: dir.path, close };
+    return { sandbox, logs, workers: workerView, metrics, url: `http://${hostname}:${port}`, rootKey: root.key, rootKeySource: root.source, stores: { state: stores.stateBackend, code: stores.codeBackend }, dataDir: dir.path, close };
   } catch (err) {
     await close();
     throw err;

@@ -45,7 +45,8 @@ program
   .option('--rate-limit <n>', 'requests per second per access key; more get 429 (default: 10000)')
   .option('--request-timeout <seconds>', 'a request (headers and body) must arrive within this (default: 300)')
   .option('--headers-timeout <seconds>', "a request's headers must arrive within this (default: 20)")
-  .option('--role <role>', 'all (every part here, sandboxes too) or manager (sandboxes only on worker hosts that join with `kindling worker --join URL`) (default: all)')
+  .option('--role <role>', 'all (every part here, sandboxes too), manager (sandboxes only on worker hosts that join with `kindling worker --join URL`) or frontend (the API only; --manager admits invokes and leases sandboxes) (default: all)')
+  .option('--manager <url>', "role frontend: the Worker Manager's URL, e.g. http://10.0.0.1:9000 (default: $KINDLING_MANAGER)")
   .action((opts: UpOptions) => up(opts));
 
 program

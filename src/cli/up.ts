@@ -28,12 +28,12 @@ export interface UpOptions {
   requestTimeout?: string;
   headersTimeout?: string;
   role?: string;
+  manager?: string;
 }
 
-/** Roles of a split deployment still to come, and what to say of them. */
-const FUTURE_ROLES: Record<string, string> = {
-  frontend: '--role frontend is not built yet: use all or manager',
-  worker: 'a worker host is `kindling worker --join URL`, not --role worker: use all or manager here',
+/** Roles that are not `kindling up`'s, and what to say of them. */
+const OTHER_ROLES: Record<string, string> = {
+  worker: 'a worker host is `kindling worker --join URL`, not --role worker: use all, manager or frontend here',
 };
 
 export async function up(opts: UpOptions): Promise<void> {
@@ -126,10 +126,26 @@ export async function up(opts: UpOptions): Promise<void> {
   }
   if (opts.role !== undefined) {
     if (!(KINDLING_ROLES as readonly string[]).includes(opts.role)) {
-      console.error(`kindling up: ${FUTURE_ROLES[opts.role] ?? `--role takes all or manager, not '${opts.role}'`}.`);
+      console.error(`kindling up: ${OTHER_ROLES[opts.role] ?? `--role takes all, manager or frontend, not '${opts.role}'`}.`);
       process.exit(2);
     }
     config.role = opts.role as KindlingRole;
+  }
+  const managerUrl = opts.manager ?? (process.env.KINDLING_MANAGER || undefined);
+  if (config.role === 'frontend') {
+    // The manager must read what this frontend stores: state and code are the cluster's.
+    if (managerUrl === undefined || !isHttpUrl(managerUrl)) {
+      console.error(`kindling up: --role frontend needs --manager URL, the http:// URL of a kindling up --role manager (or all)${managerUrl !== undefined ? `, not '${managerUrl}'` : ''}.`);
+      process.exit(2);
+    }
+    if (config.stateUrl === undefined || config.codeUrl === undefined) {
+      console.error('kindling up: --role frontend needs the cluster\'s stores, the same as its manager\'s: --state postgres://... and --code s3://....');
+      process.exit(2);
+    }
+    config.managerUrl = managerUrl;
+  } else if (opts.manager !== undefined) {
+    console.error('kindling up: --manager is for --role frontend.');
+    process.exit(2);
   }
   if (!/^\d{12}$/.test(config.accountId)) {
     console.error(`kindling up: the account id must be 12 digits, not '${config.accountId}'.`);
@@ -172,6 +188,8 @@ export async function up(opts: UpOptions): Promise<void> {
   }
   if (config.role === 'manager') {
     console.log(`Role: manager. No sandboxes run here: worker hosts join with \`kindling worker --join ${running.url}\`.`);
+  } else if (config.role === 'frontend') {
+    console.log(`Role: frontend. Invokes are admitted by the Worker Manager at ${config.managerUrl} and run on its worker hosts.`);
   } else if (running.sandbox.warning) {
     console.error(`\n  !!! ${running.sandbox.warning}\n`);
   } else {
@@ -184,6 +202,15 @@ export async function up(opts: UpOptions): Promise<void> {
   console.log(`Kindling listening on ${running.url}`);
 
   exitOnSignals(log, () => running.close());
+}
+
+function isHttpUrl(text: string): boolean {
+  try {
+    const u = new URL(text);
+    return u.protocol === 'http:' || u.protocol === 'https:';
+  } catch {
+    return false;
+  }
 }
 
 /** The URL without its password, for messages. */

@@ -30,6 +30,8 @@ export interface ProvisionedPools {
   provision(id: string, fn: FunctionVersion, n: number): void;
   unprovision(id: string): void;
   provisionedStatus(id: string): ProvisionedStatus | undefined;
+  /** Pool ids of a function, including those another process asked for (cluster frontends). */
+  provisionedIdsOf?(functionName: string): string[];
 }
 
 export interface ProvisionedView {
@@ -173,8 +175,12 @@ export class ProvisionedConcurrency {
     return this.totals;
   }
 
-  /** Reloads the totals; of overlapping reloads, only a later-started one may replace an earlier one's result. */
-  private async refreshTotals(): Promise<void> {
+  /**
+   * Reloads the totals (another process changed a config: a cluster frontend
+   * tells its manager); of overlapping reloads, only a later-started one may
+   * replace an earlier one's result.
+   */
+  async refreshTotals(): Promise<void> {
     const seq = ++this.totalsRequested;
     const totals = new Map<string, number>();
     for (const c of await this.store.list()) totals.set(c.functionName, (totals.get(c.functionName) ?? 0) + c.requested);
@@ -259,7 +265,7 @@ export class ProvisionedConcurrency {
     if (c.kind === 'created' || c.kind === 'configured') return;
     if (c.kind === 'deleted' && !(await this.control.functionExists(c.functionName))) {
       // The function is gone (its rows cascaded away): release every pool it had.
-      for (const id of this.knownIds(c.functionName)) this.pools.unprovision(id);
+      for (const id of new Set([...this.knownIds(c.functionName), ...(this.pools.provisionedIdsOf?.(c.functionName) ?? [])])) this.pools.unprovision(id);
       this.known.delete(c.functionName);
       await this.refreshTotals();
       return;

@@ -31,14 +31,16 @@ export interface HostsRoutesDeps {
   code: Pick<CodeStore, 'open'>;
 }
 
+/** Refuses every principal but the root key (no principal: the frontend checks no signatures, nothing to refuse). */
+export function rootOnlyFor(keys: Pick<KeyStore, 'isRoot'>, what: string): (ctx: RequestContext) => void {
+  return (ctx) => {
+    if (ctx.principal && !keys.isRoot(ctx.principal.accessKeyId)) throw accessDenied(`Only the root access key can ${what}.`);
+  };
+}
+
 export function hostsRoutes(deps: HostsRoutesDeps): Route[] {
   const { registry, keys, logs, code } = deps;
-  const rootOnly = (ctx: RequestContext): void => {
-    // No principal means the frontend checks no signatures (embedded without auth): nothing to refuse.
-    if (ctx.principal && !keys.isRoot(ctx.principal.accessKeyId)) {
-      throw accessDenied('Only the root access key can manage worker hosts.');
-    }
-  };
+  const rootOnly = rootOnlyFor(keys, 'manage worker hosts');
   const hostIdOf = (ctx: RequestContext): string => {
     const id = ctx.params.HostId ?? '';
     if (!HOST_ID.test(id)) throw invalidParameterValue(`HostId must be 1-64 letters, digits, '.', '_' or '-', not '${id.slice(0, 80)}'.`);

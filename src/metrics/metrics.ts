@@ -6,7 +6,7 @@ import type { FunctionVersion } from '../control/model.js';
 import { isLambdaError } from '../errors.js';
 import type { InvokeObserver, InvokeOutput } from '../invoke/invoke.js';
 import type { PlacementService } from '../placement/placement.js';
-import type { WorkerManager } from '../workers/manager.js';
+import type { WorkerView } from '../workers/manager.js';
 import { FunctionSeries } from './series.js';
 
 /** Duration buckets, seconds: 1 ms to 15 min. */
@@ -24,7 +24,7 @@ interface Children {
 
 export interface MetricsSources {
   placement: PlacementService;
-  workers: WorkerManager;
+  workers: WorkerView;
   /** Events waiting in the async queue (all functions); absent when there is no async module. */
   asyncQueueDepth?: () => Promise<{ visible: number; inFlight: number; delayed: number; failed: number }>;
 }

@@ -7,7 +7,7 @@ import { functionNotFound } from '../errors.js';
 import { KINDLING_API } from '../frontend/async-routes.js';
 import type { Route } from '../frontend/http.js';
 import type { PlacementService } from '../placement/placement.js';
-import type { WorkerManager } from '../workers/manager.js';
+import type { WorkerView } from '../workers/manager.js';
 import type { HostInfo } from '../workers/remote/protocol.js';
 import type { KindlingMetrics } from './metrics.js';
 import { SERIES_MINUTES } from './series.js';
@@ -21,7 +21,7 @@ export function metricsRoutes(deps: {
   control: ControlPlane;
   metrics: KindlingMetrics;
   placement: PlacementService;
-  workers: WorkerManager;
+  workers: WorkerView;
   /** The worker hosts as the cluster protocol lists them (protocol.ts ListHostsResponse: `hosts`). */
   hosts?: () => HostInfo[];
 }): Route[] {

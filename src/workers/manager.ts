@@ -61,6 +61,16 @@ const INIT_FAILURES_TO_FAIL = 3;
 /** Wait before trying again when no host has room, or after a sandbox died. */
 const PROVISION_RETRY_MS = 500;
 
+export interface AcquireOptions {
+  /** A host whose sandboxes this lease must not use (a frontend cannot reach the manager's own host). */
+  excludeHost?: string;
+}
+
+/** What metrics and the console read of the Worker Manager (a cluster frontend has none of its own). */
+export type WorkerView = Pick<WorkerManager, 'stats' | 'sandboxes' | 'placementFailures'>;
+
+export const NO_WORKERS: WorkerView = { stats: () => [], sandboxes: () => [], placementFailures: 0 };
+
 export interface WorkerManagerOptions {
   idleMs: number;
   /** How often idle sandboxes are looked at, ms. */
@@ -91,22 +101,21 @@ export class WorkerManager {
   }
 
   /** A sandbox for one invoke of fn: warm when one is idle, otherwise a new one (Init). */
-  async acquire(fn: FunctionVersion): Promise<Lease> {
-    const warm = this.acquireProvisioned(fn);
+  async acquire(fn: FunctionVersion, opts: AcquireOptions = {}): Promise<Lease> {
+    const warm = this.acquireProvisioned(fn, opts.excludeHost);
     if (warm) return warm;
     const pool = this.pool(fn);
-    while (pool.idle.length > 0) {
-      const sandbox = pool.idle.pop()!;
-      if (!this.usable(sandbox)) continue;
-      pool.busy.add(sandbox);
-      return { sandbox, cold: false };
+    const sandboxWarm = this.takeIdle(pool.idle, opts.excludeHost);
+    if (sandboxWarm) {
+      pool.busy.add(sandboxWarm);
+      return { sandbox: sandboxWarm, cold: false };
     }
     // Hosts that cannot run this function at all (its kindling:sandbox driver): it goes to another.
     const cannot: HostCannotRun[] = [];
     let reservation: Reservation;
     let sandbox: SandboxHandle;
     for (;;) {
-      reservation = this.reserve(fn, cannot);
+      reservation = this.reserve(fn, cannot, opts.excludeHost);
       pool.starting++;
       try {
         sandbox = await reservation.host.createSandbox(fn);
@@ -315,19 +324,34 @@ export class WorkerManager {
     }));
   }
 
-  private acquireProvisioned(fn: FunctionVersion): Lease | undefined {
+  private acquireProvisioned(fn: FunctionVersion, excludeHost: string | undefined): Lease | undefined {
     if (this.provisioned.size === 0) return undefined;
     const key = poolKey(fn);
     for (const pp of this.provisioned.values()) {
       if (pp.key !== key) continue;
-      while (pp.idle.length > 0) {
-        const sandbox = pp.idle.pop()!;
-        if (!this.usable(sandbox)) continue;
+      const sandbox = this.takeIdle(pp.idle, excludeHost);
+      if (sandbox) {
         pp.busy.add(sandbox);
         return { sandbox, cold: false };
       }
     }
     return undefined;
+  }
+
+  /** The most recently used usable idle sandbox not on excludeHost, taken out of idle. */
+  private takeIdle(idle: SandboxHandle[], excludeHost: string | undefined): SandboxHandle | undefined {
+    for (let i = idle.length - 1; i >= 0; i--) {
+      const sandbox = idle[i]!;
+      if (excludeHost !== undefined && this.reservations.get(sandbox)?.host.id === excludeHost) continue;
+      idle.splice(i, 1);
+      if (this.usable(sandbox)) return sandbox;
+    }
+    return undefined;
+  }
+
+  /** Provisioned pools of a function, by config id (its pools outlive the configs a frontend made). */
+  provisionedIdsOf(functionName: string): string[] {
+    return [...this.provisioned.values()].filter((p) => p.fn.functionName === functionName).map((p) => p.id);
   }
 
   /** Starts Inits until the pool holds its target (counting those under way). */
@@ -434,11 +458,15 @@ export class WorkerManager {
   }
 
   /** Room for a new sandbox: placement first, then evicting idle sandboxes least recently used first. */
-  private reserve(fn: FunctionVersion, cannot: readonly HostCannotRun[] = []): Reservation {
+  private reserve(fn: FunctionVersion, cannot: readonly HostCannotRun[] = [], excludeHost?: string): Reservation {
     const exclude = new Set(cannot.map((c) => c.hostId));
+    if (excludeHost !== undefined) exclude.add(excludeHost);
     const first = this.placement.place(fn, exclude);
     if (first) return first;
-    const idle = [...this.pools.values()].flatMap((p) => p.idle.map((s) => ({ p, s }))).sort((a, b) => a.s.lastUsed - b.s.lastUsed);
+    const idle = [...this.pools.values()]
+      .flatMap((p) => p.idle.map((s) => ({ p, s })))
+      .filter(({ s }) => !exclude.has(this.reservations.get(s)?.host.id ?? ''))
+      .sort((a, b) => a.s.lastUsed - b.s.lastUsed);
     for (const { p, s } of idle) {
       p.idle.splice(p.idle.indexOf(s), 1);
       // Release its memory now; the process is gone a moment later.

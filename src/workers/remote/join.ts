@@ -44,9 +44,9 @@ export class ManagerClient {
   private readonly signer: SignatureV4;
   private readonly base: URL;
 
-  constructor(managerUrl: string, key: AccessKey, region: string) {
+  constructor(managerUrl: string, key: AccessKey, region: string, opts: { connections?: number } = {}) {
     this.base = new URL(managerUrl);
-    this.pool = new Pool(this.base.origin, { connections: 8, keepAliveTimeout: 10_000, keepAliveMaxTimeout: 60_000 });
+    this.pool = new Pool(this.base.origin, { connections: opts.connections ?? 8, keepAliveTimeout: 10_000, keepAliveMaxTimeout: 60_000 });
     this.signer = new SignatureV4({
       credentials: { accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey },
       region,
@@ -89,6 +89,13 @@ export class ManagerClient {
 
   /** The response body of a 2xx; ManagerError otherwise (network failures reject as they come). */
   private async send(method: 'GET' | 'POST', path: string, body: unknown, timeoutMs: number): Promise<Buffer> {
+    const res = await this.request(method, path, body, timeoutMs);
+    if (res.status >= 200 && res.status < 300) return res.bytes;
+    throw new ManagerError(res.status, `the manager answered ${method} ${path} with ${res.status}: ${errorText(res.headers['x-amzn-errortype'], res.bytes)}`);
+  }
+
+  /** One signed call to the manager, whatever it answers (network failures reject as they come). */
+  async request(method: 'GET' | 'POST', path: string, body: unknown, timeoutMs: number): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; bytes: Buffer }> {
     const fullPath = `${this.base.pathname.replace(/\/+$/, '')}${path}`;
     const text = body === undefined ? undefined : JSON.stringify(body);
     const signed = await this.signer.sign({
@@ -111,8 +118,7 @@ export class ManagerClient {
       signal: AbortSignal.timeout(timeoutMs),
     });
     const bytes = Buffer.from(await res.body.arrayBuffer());
-    if (res.statusCode >= 200 && res.statusCode < 300) return bytes;
-    throw new ManagerError(res.statusCode, `the manager answered ${method} ${path} with ${res.statusCode}: ${errorText(res.headers['x-amzn-errortype'], bytes)}`);
+    return { status: res.statusCode, headers: res.headers, bytes };
   }
 }
 

@@ -64,22 +64,88 @@ export interface RemoteHostOptions {
   settings: (fn: FunctionVersion) => Promise<SandboxSettings>;
 }
 
-interface CallOptions {
+export interface CallOptions {
   body?: Buffer | string;
   headers?: Record<string, string>;
   timeoutMs: number;
   signal?: AbortSignal;
 }
 
-export class RemoteHost implements PlacementHost {
+/** Where a RemoteSandbox lives: a worker's sandbox API. */
+export interface SandboxApi {
+  readonly id: string;
+  call(method: 'POST' | 'DELETE', path: string, o: CallOptions): Promise<Dispatcher.ResponseData>;
+  /** The sandbox is over: drop it from what is kept of the host. */
+  forget?(sandbox: RemoteSandbox): void;
+}
+
+/**
+ * One worker's sandbox API over a keep-alive undici Pool, Bearer-authenticated.
+ * A Worker Manager's RemoteHost speaks through one; so does a cluster frontend
+ * invoking the sandboxes its manager leased it.
+ */
+export class SandboxApiClient implements SandboxApi {
+  private readonly pool: Pool;
+  private readonly basePath: string;
+
+  constructor(
+    readonly id: string,
+    readonly url: string,
+    readonly token: string,
+    /** Told when a connection could not be made (the host is likely gone). */
+    private readonly onConnectFailure?: () => void,
+  ) {
+    const u = new URL(url);
+    this.basePath = u.pathname.replace(/\/+$/, '');
+    this.pool = new Pool(u.origin, {
+      connect: { timeout: CONNECT_TIMEOUT_MS },
+      // Kept alive between invokes; the worker's own keep-alive hint may lower it.
+      keepAliveTimeout: 60_000,
+      keepAliveMaxTimeout: 10 * 60_000,
+    });
+  }
+
+  async call(method: 'POST' | 'DELETE', path: string, o: CallOptions): Promise<Dispatcher.ResponseData> {
+    try {
+      return await this.pool.request({
+        method,
+        path: `${this.basePath}${path}`,
+        headers: { authorization: `Bearer ${this.token}`, ...o.headers },
+        body: o.body ?? null,
+        headersTimeout: o.timeoutMs,
+        bodyTimeout: o.timeoutMs,
+        ...(o.signal ? { signal: o.signal } : {}),
+      });
+    } catch (err) {
+      const code = errorCode(err) ?? '';
+      // Only a failed connect says the host is gone; a reset of one socket does not.
+      if (CONNECT_FAILURES.has(code)) this.onConnectFailure?.();
+      if (CONNECT_FAILURES.has(code) || NO_RESPONSE.has(code)) throw new SandboxUnreachable(this.id, `${method} ${path}: ${code}`, err);
+      throw err;
+    }
+  }
+
+  /** Closes the connections; calls still running after graceMs are cut. */
+  async close(graceMs = DEAD_ABORT_GRACE_MS): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, graceMs);
+      timer.unref();
+    });
+    await Promise.race([this.pool.close().catch(() => undefined), grace]);
+    clearTimeout(timer);
+    await this.pool.destroy().catch(() => undefined);
+  }
+}
+
+export class RemoteHost implements PlacementHost, SandboxApi {
   readonly id: string;
   readonly memoryMb: number;
   readonly url: string;
   readonly drivers: readonly string[];
   /** When the worker last heartbeated (Date.now()). */
   lastHeartbeat = Date.now();
-  private readonly pool: Pool;
-  private readonly basePath: string;
+  private readonly api: SandboxApiClient;
   private cached = new Set<string>();
   private readonly sandboxes = new Map<string, RemoteSandbox>();
   /** Set when a connection to the worker failed; cleared by a later heartbeat. */
@@ -91,14 +157,14 @@ export class RemoteHost implements PlacementHost {
     this.memoryMb = opts.memoryMb;
     this.url = opts.url;
     this.drivers = opts.drivers;
-    const url = new URL(opts.url);
-    this.basePath = url.pathname.replace(/\/+$/, '');
-    this.pool = new Pool(url.origin, {
-      connect: { timeout: CONNECT_TIMEOUT_MS },
-      // Kept alive between invokes; the worker's own keep-alive hint may lower it.
-      keepAliveTimeout: 60_000,
-      keepAliveMaxTimeout: 10 * 60_000,
+    this.api = new SandboxApiClient(opts.id, opts.url, opts.token, () => {
+      this.unreachableAt = Date.now();
     });
+  }
+
+  /** How a frontend reaches this host's sandboxes (the manager leases them out). */
+  get endpoint(): { id: string; url: string; token: string } {
+    return { id: this.id, url: this.url, token: this.opts.token };
   }
 
   /** codeSha256 is base64 (as Lambda shows it); heartbeats list hex. */
@@ -131,15 +197,8 @@ export class RemoteHost implements PlacementHost {
   }
 
   /** Closes the connection pool; calls still running after graceMs are cut. */
-  async close(graceMs = DEAD_ABORT_GRACE_MS): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const grace = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, graceMs);
-      timer.unref();
-    });
-    await Promise.race([this.pool.close().catch(() => undefined), grace]);
-    clearTimeout(timer);
-    await this.pool.destroy().catch(() => undefined);
+  close(graceMs = DEAD_ABORT_GRACE_MS): Promise<void> {
+    return this.api.close(graceMs);
   }
 
   async createSandbox(fn: FunctionVersion, opts: CreateSandboxOptions = {}): Promise<SandboxHandle> {
@@ -177,25 +236,9 @@ export class RemoteHost implements PlacementHost {
     return sandbox;
   }
 
-  /** @internal RemoteSandbox's way out: one call to the worker's sandbox API, Bearer-authenticated. */
-  async call(method: 'POST' | 'DELETE', path: string, o: CallOptions): Promise<Dispatcher.ResponseData> {
-    try {
-      return await this.pool.request({
-        method,
-        path: `${this.basePath}${path}`,
-        headers: { authorization: `Bearer ${this.opts.token}`, ...o.headers },
-        body: o.body ?? null,
-        headersTimeout: o.timeoutMs,
-        bodyTimeout: o.timeoutMs,
-        ...(o.signal ? { signal: o.signal } : {}),
-      });
-    } catch (err) {
-      const code = errorCode(err) ?? '';
-      // Only a failed connect says the host is gone; a reset of one socket does not.
-      if (CONNECT_FAILURES.has(code)) this.unreachableAt = Date.now();
-      if (CONNECT_FAILURES.has(code) || NO_RESPONSE.has(code)) throw new SandboxUnreachable(this.id, `${method} ${path}: ${code}`, err);
-      throw err;
-    }
+  /** @internal RemoteSandbox's way out: one call to the worker's sandbox API. */
+  call(method: 'POST' | 'DELETE', path: string, o: CallOptions): Promise<Dispatcher.ResponseData> {
+    return this.api.call(method, path, o);
   }
 
   /** @internal */
@@ -217,7 +260,7 @@ export class RemoteSandbox implements SandboxHandle {
 
   constructor(
     readonly identity: SandboxIdentity,
-    private readonly host: RemoteHost,
+    readonly host: SandboxApi,
   ) {}
 
   onDead(listener: () => void): void {
@@ -231,7 +274,7 @@ export class RemoteSandbox implements SandboxHandle {
     if (this.state === 'dead') return;
     this.state = 'dead';
     this.deadReason = reason;
-    this.host.forget(this);
+    this.host.forget?.(this);
     const call = this.inFlight;
     if (call) setTimeout(() => call.abort(), DEAD_ABORT_GRACE_MS).unref();
     for (const l of this.deadListeners.splice(0)) l();
