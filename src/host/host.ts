@@ -6,8 +6,7 @@ import type { Account } from '../control/arn.js';
 import type { FunctionVersion } from '../control/model.js';
 import { runtimeInfo } from '../control/runtimes.js';
 import { INIT_TIMEOUT_SECONDS } from '../limits.js';
-import type { CreateSandboxOptions } from '../placement/placement.js';
-import { serviceException } from '../errors.js';
+import { HostCannotRun, type CreateSandboxOptions } from '../placement/placement.js';
 import { nodeFlagsFor, type DriverName, type SandboxDriver } from '../sandbox/driver.js';
 import type { SandboxDrivers } from '../sandbox/drivers.js';
 import { SANDBOX_TAG, type SandboxSettings } from '../sandbox/function-tags.js';
@@ -125,7 +124,8 @@ export class WorkerHost {
     try {
       return await drivers.get(name);
     } catch (err) {
-      throw serviceException(`The function's ${SANDBOX_TAG} tag asks for '${name}', which cannot run on this worker host: ${(err as Error).message}`, err);
+      // Placement tries another host; with none, the invoke gets a ServiceException that says why.
+      throw new HostCannotRun(this.id, `the function's ${SANDBOX_TAG} tag asks for '${name}', which cannot run on worker host ${this.id}: ${(err as Error).message}`);
     }
   }
 

@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { isLambdaError } from '../../errors.js';
 import type { WorkerHost } from '../../host/host.js';
 import { InitFailure, type ResponseSink, type Sandbox, type SandboxResult } from '../../host/sandbox.js';
+import { HostCannotRun } from '../../placement/placement.js';
 import {
   encodeInvokeFrame,
   encodeResultFrame,
@@ -147,7 +148,9 @@ export class WorkerAgent {
         const failure: InitFailureBody = { errorType: err.errorType, body: err.body.toString('base64'), logs: err.logs, durationMs: err.durationMs };
         return json(res, 422, failure);
       }
-      // A LambdaError (an unusable package, a driver that cannot run here) keeps its type and status.
+      // Placement tries another host for this one (the function's sandbox driver cannot run here).
+      if (err instanceof HostCannotRun) return json(res, 409, { message: err.message, cannotRun: true });
+      // A LambdaError (an unusable package) keeps its type and status.
       const e = err as Error;
       return json(res, 500, { message: e.message, ...(isLambdaError(err) ? { type: err.type, status: err.status } : {}) });
     }

@@ -223,6 +223,9 @@ export class RemoteHost implements PlacementHost, SandboxApi {
       throw serviceException(`The worker host ${this.id} did not answer a sandbox create: ${(err as Error).message}`, err);
     }
     if (res.statusCode === 422) throw initFailureOf(parseJson(text) as InitFailureBody);
+    if (res.statusCode === 409 && (parseJson(text) as { cannotRun?: unknown }).cannotRun === true) {
+      throw new HostCannotRun(this.id, String((parseJson(text) as { message?: unknown }).message));
+    }
     if (res.statusCode !== 201) throw workerError(this.id, 'could not create a sandbox', res.statusCode, text);
     const { identity } = parseJson(text) as CreateSandboxResponse;
     if (typeof identity?.id !== 'string') throw serviceException(`The worker host ${this.id} answered a sandbox create without an identity.`);
