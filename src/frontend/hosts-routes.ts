@@ -82,7 +82,7 @@ export function hostsRoutes(deps: HostsRoutesDeps): Route[] {
         rootOnly(ctx);
         hostIdOf(ctx);
         // Taken from any host, even one declared dead meanwhile: these are functions' logs.
-        for (const l of parseLogBatch(parseJsonObject(ctx.body)).lines) logs.append(l.functionName, l.logStream, l.text);
+        for (const l of parseLogBatch(parseJsonObject(ctx.body)).lines) logs.append(l.functionName, l.logStream, l.text, l.timestamp);
         return { status: 204 };
       },
     },
@@ -166,10 +166,11 @@ function parseHeartbeat(b: Record<string, unknown>): HeartbeatRequest {
 function parseLogBatch(b: Record<string, unknown>): LogBatch {
   const { lines } = b;
   const lineOk = (l: unknown): l is LogBatch['lines'][number] => {
-    const o = l as { functionName?: unknown; logStream?: unknown; text?: unknown } | null;
+    const o = l as { functionName?: unknown; logStream?: unknown; text?: unknown; timestamp?: unknown } | null;
     return (
       typeof o === 'object' &&
       o !== null &&
+      (o.timestamp === undefined || (typeof o.timestamp === 'number' && Number.isSafeInteger(o.timestamp) && o.timestamp >= 0)) &&
       isString(o.functionName) &&
       o.functionName.length > 0 &&
       o.functionName.length <= NAME_MAX &&
@@ -180,7 +181,7 @@ function parseLogBatch(b: Record<string, unknown>): LogBatch {
     );
   };
   if (!Array.isArray(lines) || !lines.every(lineOk)) {
-    throw invalidParameterValue(`lines must be a list of {"functionName", "logStream", "text"} strings (names of 1-${NAME_MAX} characters).`);
+    throw invalidParameterValue(`lines must be a list of {"functionName", "logStream", "text"} strings (names of 1-${NAME_MAX} characters), each with an optional "timestamp" (ms since the epoch).`);
   }
   return { lines };
 }

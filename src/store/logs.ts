@@ -36,8 +36,11 @@ const MIGRATIONS = [
 
 /** Where functions' logs go and are read back: SQLite here, PostgreSQL in cluster mode (postgres/logs.ts). */
 export interface LogStore extends FunctionLogSink {
-  /** Buffers the text's lines (never blocks, never throws); they are written within FLUSH_EVERY_MS. */
-  append(functionName: string, logStream: string, text: string): void;
+  /**
+   * Buffers the text's lines (never blocks, never throws); they are written within FLUSH_EVERY_MS.
+   * `timestamp` (ms) is when they were written, when that was elsewhere (a worker host); now otherwise.
+   */
+  append(functionName: string, logStream: string, text: string, timestamp?: number): void;
   /** Writes what is buffered now. */
   flush(): Promise<void>;
   /** Events in id order (the order they were written); flushes this process's buffer first. */
@@ -82,8 +85,8 @@ export class SqliteLogStore implements LogStore {
     });
   }
 
-  append(functionName: string, logStream: string, text: string): void {
-    const now = Date.now();
+  append(functionName: string, logStream: string, text: string, timestamp?: number): void {
+    const now = timestamp ?? Date.now();
     for (const line of splitLines(text)) this.buffer.push([functionName, logStream, now, line]);
     if (this.buffer.length >= FLUSH_AT_EVENTS) this.flushQuietly();
     else if (!this.timer) {

@@ -65,6 +65,16 @@ for (const [name, make] of backends) {
       assert.deepEqual(await logs.query({ functionName: 'nobody', limit: 100 }), []);
     });
 
+    test("a line appended with its writer's timestamp keeps it (a worker host's lines)", async () => {
+      const logs = await fresh();
+      logs.append('fn', 's', 'earlier\nstill earlier\n', 1_700_000_000_123);
+      const events = await logs.query({ functionName: 'fn', limit: 10 });
+      assert.deepEqual(events.map((e) => [e.message, e.timestamp]), [
+        ['earlier', 1_700_000_000_123],
+        ['still earlier', 1_700_000_000_123],
+      ]);
+    });
+
     test('query sees what this store appended without an explicit flush', async () => {
       const logs = await fresh();
       logs.append('fn', 's', 'just now\n');

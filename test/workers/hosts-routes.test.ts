@@ -24,7 +24,7 @@ const OTHER = { accessKeyId: 'AKKLOTHERKEY0001', secretAccessKey: 'other-secret-
 const ZIP = Buffer.from('PK\u0003\u0004 a zip, as far as these routes care');
 const ZIP_HEX = 'ab'.repeat(32);
 
-const appended: { functionName: string; logStream: string; text: string }[] = [];
+const appended: { functionName: string; logStream: string; text: string; timestamp?: number }[] = [];
 let server: Server;
 let base: string;
 let placement: PlacementService;
@@ -39,7 +39,7 @@ before(async () => {
   const routes = hostsRoutes({
     registry,
     keys: { isRoot: (id) => id === ROOT.accessKeyId },
-    logs: { append: (functionName, logStream, text) => void appended.push({ functionName, logStream, text }) },
+    logs: { append: (functionName, logStream, text, timestamp) => void appended.push({ functionName, logStream, text, ...(timestamp !== undefined ? { timestamp } : {}) }) },
     code: { open: async (hex) => (hex === ZIP_HEX ? { stream: Readable.from([ZIP]), size: ZIP.length } : undefined) },
   });
   // One request a second per key, and the clock stands still: a throttled route answers once.
@@ -158,6 +158,15 @@ describe('logs and code', () => {
       ['line 0\n', 'line 1\n', 'line 2\n'],
     );
     const bad = await call('POST', `${HOSTS_PATH}/host-x/logs`, { lines: [{ functionName: '', logStream: 's', text: 'x' }] });
+    assert.equal(bad.type, 'InvalidParameterValueException');
+  });
+
+  test("a line's timestamp from the worker is the one stored", async () => {
+    appended.length = 0;
+    const r = await call('POST', `${HOSTS_PATH}/host-x/logs`, { lines: [{ functionName: 'f', logStream: 's', text: 'stamped\n', timestamp: 1_700_000_000_123 }] });
+    assert.equal(r.status, 204, String(r.type));
+    assert.deepEqual(appended, [{ functionName: 'f', logStream: 's', text: 'stamped\n', timestamp: 1_700_000_000_123 }]);
+    const bad = await call('POST', `${HOSTS_PATH}/host-x/logs`, { lines: [{ functionName: 'f', logStream: 's', text: 'x', timestamp: 'soon' }] });
     assert.equal(bad.type, 'InvalidParameterValueException');
   });
 

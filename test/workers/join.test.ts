@@ -250,13 +250,21 @@ describe('ManagerLogSink', () => {
 
   test('sends lines in batches of at most 1000, soon after they are written', async () => {
     const sink = new ManagerLogSink(client, () => 'host-l', quiet);
+    const before = Date.now();
     sink.append('fn', 'stream-1', 'one\ntwo\n');
+    const written = Date.now();
     // Sent by the sink's own timer: nobody flushes.
     await until(() => manager.lines.length === 2, 10_000, 'two lines');
-    assert.deepEqual(manager.lines, [
-      { functionName: 'fn', logStream: 'stream-1', text: 'one\n' },
-      { functionName: 'fn', logStream: 'stream-1', text: 'two\n' },
-    ]);
+    // Stamped when the function wrote them, not when the batch arrives.
+    const stamps = manager.lines.map((l) => l.timestamp ?? -1);
+    for (const t of stamps) assert.ok(t >= before && t <= written, `timestamp ${t} outside [${before}, ${written}]`);
+    assert.deepEqual(
+      manager.lines.map(({ timestamp: _t, ...l }) => l),
+      [
+        { functionName: 'fn', logStream: 'stream-1', text: 'one\n' },
+        { functionName: 'fn', logStream: 'stream-1', text: 'two\n' },
+      ],
+    );
     manager.logBatches.length = 0;
     sink.append('fn', 'stream-1', Array.from({ length: 2500 }, (_, i) => `line ${i}\n`).join(''));
     await until(() => manager.lines.length === 2500, 5000, '2500 lines');

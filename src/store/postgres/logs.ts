@@ -78,9 +78,9 @@ export class PgLogStore implements LogStore {
     return this.buffer.length;
   }
 
-  append(functionName: string, logStream: string, text: string): void {
+  append(functionName: string, logStream: string, text: string, timestamp?: number): void {
     if (this.closed) return;
-    const ts = Date.now();
+    const ts = timestamp ?? Date.now();
     for (const line of splitLines(text)) this.buffer.push({ functionName: clean(functionName), logStream: clean(logStream), ts, message: clean(line) });
     this.trim();
     if (this.buffer.length >= FLUSH_AT_EVENTS && this.failures === 0) this.kick();

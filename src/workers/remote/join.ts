@@ -352,7 +352,8 @@ export class ManagerLogSink implements FunctionLogSink {
   }
 
   append(functionName: string, logStream: string, text: string): void {
-    for (const line of splitLines(text)) this.queue.push({ functionName, logStream, text: `${line}\n` });
+    const timestamp = Date.now();
+    for (const line of splitLines(text)) this.queue.push({ functionName, logStream, text: `${line}\n`, timestamp });
     this.trim();
     this.sendSoon(this.nextDelay());
   }

@@ -69,7 +69,8 @@ export interface HeartbeatResponse {
 }
 
 export interface LogBatch {
-  lines: { functionName: string; logStream: string; text: string }[];
+  /** `timestamp`: when the function wrote the line (ms since the epoch, the worker's clock). */
+  lines: { functionName: string; logStream: string; text: string; timestamp?: number }[];
 }
 
 export interface HostInfo {
