@@ -83,10 +83,10 @@ export class FrontendRegistry {
   }
 
   /** Undefined when the frontend is unknown (declared dead, or this manager restarted): it registers again. */
-  heartbeat(frontendId: string): FrontendHeartbeatResponse | undefined {
+  heartbeat(frontendId: string, now = Date.now()): FrontendHeartbeatResponse | undefined {
     const f = this.frontends.get(frontendId);
     if (!f) return undefined;
-    f.lastHeartbeat = Date.now();
+    f.lastHeartbeat = now;
     return { provisioned: this.opts.provisioning.statuses() };
   }
 
