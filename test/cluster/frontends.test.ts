@@ -15,11 +15,13 @@ import {
   GetProvisionedConcurrencyConfigCommand,
   InvokeCommand,
   LambdaClient,
+  ListVersionsByFunctionCommand,
   PublishVersionCommand,
   PutFunctionConcurrencyCommand,
   PutProvisionedConcurrencyConfigCommand,
 } from '@aws-sdk/client-lambda';
 import { lambdaClient, makeZip, rawRequest, rejection, ROLE, runKindling, startKindling, startWorker, type KindlingServer } from '../helpers/kindling.js';
+import { freePort } from '../helpers/ports.js';
 import { freshDatabase } from '../helpers/postgres.js';
 import { S3_CREDENTIALS, startS3, type RunningS3 } from '../helpers/s3.js';
 import { processSandboxArgs, until } from '../async/fakes.js';
@@ -43,7 +45,8 @@ before(async () => {
   out = await mkdtemp(join(tmpdir(), 'kindling-frontends-out-'));
   s3 = await startS3();
   db = await freshDatabase();
-  manager = await startKindling({ args: ['--role', 'manager', ...stores(), ...processSandboxArgs()], env: env() });
+  // A fixed port: the manager is restarted below, and its workers and frontends find it again there.
+  manager = await startKindling({ args: ['--role', 'manager', '--port', String(await freePort()), ...stores(), ...processSandboxArgs()], env: env() });
   workers = await Promise.all([0, 1].map(() => startWorker(manager.url, ['--memory', '2048', ...processSandboxArgs()])));
   [fa, fb] = await Promise.all([startFrontend(), startFrontend()]);
   la = lambdaClient(fa.url);
@@ -167,6 +170,35 @@ test('provisioned concurrency put through one frontend is READY through the othe
   const served = await invoke(lb, {}, Version);
   assert.equal(served.body.init, 'provisioned-concurrency');
   assert.doesNotMatch(served.log, /Init Duration/);
+});
+
+test('a restarted manager is found again by its workers and frontends; provisioned pools come back', async () => {
+  const { Versions } = await lb.send(new ListVersionsByFunctionCommand({ FunctionName: 'shared' }));
+  const version = Versions!.map((v) => v.Version!).find((v) => v !== '$LATEST')!;
+  await manager.restart();
+  // Its state is soft: workers and frontends register again when it answers them 404.
+  await until(async () => (await frontendsOfManager()).length === 2, 30_000, 'both frontends registered again');
+  await until(
+    async () => {
+      try {
+        return (await invoke(lb, {})).body.sandbox;
+      } catch {
+        return undefined;
+      }
+    },
+    30_000,
+    'an invoke through a frontend',
+  );
+  // The new manager made the pool again from the stored config: the version is served by a provisioned sandbox.
+  await until(
+    async () => {
+      const r = await invoke(la, {}, version);
+      return r.body.init === 'provisioned-concurrency' && !/Init Duration/.test(r.log);
+    },
+    30_000,
+    'a provisioned sandbox of the version',
+  );
+  assert.equal((await la.send(new GetProvisionedConcurrencyConfigCommand({ FunctionName: 'shared', Qualifier: version }))).Status, 'READY');
 });
 
 test('kindling up --role frontend refuses to start without a manager or the cluster stores', async () => {

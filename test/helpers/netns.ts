@@ -14,10 +14,11 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { freePort } from './ports.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -162,16 +163,6 @@ export interface Nginx {
   /** Where clients send requests, e.g. http://127.0.0.1:PORT. */
   url: string;
   stop(): Promise<void>;
-}
-
-/** A free TCP port on loopback (free when asked; nginx binds it right after). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no port for nginx');
-  return address.port;
 }
 
 const accepts = (port: number): Promise<boolean> =>
