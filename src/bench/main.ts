@@ -33,6 +33,9 @@ interface Options {
   placement: boolean;
   /** Warm throughput through a Worker Manager with 1, 2 and 3 worker hosts instead. */
   cluster: boolean;
+  /** --cluster with the cluster's stores: frontends are measured too. */
+  state?: string;
+  code?: string;
   microvmDir: string;
 }
 
@@ -48,7 +51,9 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--placement') o.placement = true;
     else if (a === '--cluster') o.cluster = true;
     else if (a === '--microvm-dir') o.microvmDir = argv[++i]!;
-    else throw new Error(`unknown option ${a}: use --seconds N, --cold-functions N, --sandbox namespace|microvm|process, --drivers [--microvm-dir DIR], --placement, --cluster, --json`);
+    else if (a === '--state') o.state = argv[++i]!;
+    else if (a === '--code') o.code = argv[++i]!;
+    else throw new Error(`unknown option ${a}: use --seconds N, --cold-functions N, --sandbox namespace|microvm|process, --drivers [--microvm-dir DIR], --placement, --cluster [--state URL --code URL], --json`);
   }
   return o;
 }
@@ -80,7 +85,8 @@ function printTable(rows: string[][]): void {
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
   if (opts.cluster) {
-    const result = await benchCluster({ bin: BIN, credentials: CREDS, region: REGION, seconds: opts.seconds, ...(opts.sandbox ? { sandbox: opts.sandbox } : {}), log: (s) => process.stderr.write(`${s}\n`) });
+    const stores = opts.state !== undefined && opts.code !== undefined ? { stores: { state: opts.state, code: opts.code } } : {};
+    const result = await benchCluster({ bin: BIN, credentials: CREDS, region: REGION, seconds: opts.seconds, ...(opts.sandbox ? { sandbox: opts.sandbox } : {}), ...stores, log: (s) => process.stderr.write(`${s}\n`) });
     if (opts.json) console.log(JSON.stringify(result, null, 2));
     else printTable(clusterRows(result));
     return;

@@ -135,9 +135,16 @@ function parseReturns(v: unknown): LeaseReturn[] {
   if (v === undefined) return [];
   const ok = (r: unknown): r is LeaseReturn => {
     const o = r as Partial<LeaseReturn> | null;
-    return typeof o === 'object' && o !== null && typeof o.leaseId === 'string' && ID.test(o.leaseId) && typeof o.reusable === 'boolean';
+    return (
+      typeof o === 'object' &&
+      o !== null &&
+      typeof o.leaseId === 'string' &&
+      ID.test(o.leaseId) &&
+      typeof o.reusable === 'boolean' &&
+      (o.unreachable === undefined || typeof o.unreachable === 'boolean')
+    );
   };
-  if (!Array.isArray(v) || v.length > RETURNS_MAX || !v.every(ok)) throw invalidParameterValue('returns must be a list of {"leaseId", "reusable"}.');
+  if (!Array.isArray(v) || v.length > RETURNS_MAX || !v.every(ok)) throw invalidParameterValue('returns must be a list of {"leaseId", "reusable", "unreachable"?}.');
   return v;
 }
 

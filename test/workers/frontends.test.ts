@@ -153,3 +153,17 @@ test('a lease never returned is taken back after its timeout, and its invocation
   await until(() => fake.deletes.some((d) => d.id === lease.identity.id), 10_000, 'the kill');
   assert.deepEqual(s.frontends.list().map((f) => [f.invocations, f.leases]), [[0, 0]]);
 });
+
+test("a frontend that could not reach a worker host says so: the manager leases none of that host's sandboxes until it heartbeats", async () => {
+  const s = await setup();
+  const first = await s.join();
+  const a = s.frontends.register({ url }).frontendId;
+  const fn = fnVersion('f');
+  const lease = await s.frontends.acquire(a, { invocationId: 'i-1', fn });
+  assert.equal(lease.host.url, first.url);
+  const second = await s.join();
+  // The sandbox would be reusable as far as the worker knows; the frontend could not connect to it.
+  const retry = await s.frontends.acquire(a, { invocationId: 'i-1', fn, returns: [{ leaseId: lease.leaseId, reusable: true, unreachable: true }] });
+  assert.equal(retry.host.url, second.url);
+  assert.equal(retry.cold, true);
+});

@@ -44,7 +44,9 @@ export class FrontendLink implements InvokeBackend, ProvisionedPools {
   private stopped = false;
   private provisioned: Record<string, ProvisionedStatus> = {};
   private readonly workers = new Map<string, SandboxApiClient>();
-  private readonly leaseIds = new WeakMap<Lease, string>();
+  private readonly leaseIds = new WeakMap<Lease, { leaseId: string; hostId: string; grantedAt: number }>();
+  /** When a connection to each worker host last failed. */
+  private readonly unreachableAt = new Map<string, number>();
   /** Returns still on their way, per function: the next admission of it waits for them (so a sequential caller never meets its own last invoke). */
   private readonly returning = new Map<string, Set<Promise<void>>>();
   private inFlight = 0;
@@ -104,8 +106,10 @@ export class FrontendLink implements InvokeBackend, ProvisionedPools {
         return this.acquire(invocationId, fn, returns.splice(0));
       },
       release: (lease, reusable) => {
-        const leaseId = this.leaseIds.get(lease);
-        if (leaseId !== undefined) returns.push({ leaseId, reusable: reusable && lease.sandbox.state === 'ready' });
+        const held = this.leaseIds.get(lease);
+        if (held === undefined) return;
+        const unreachable = (this.unreachableAt.get(held.hostId) ?? -1) >= held.grantedAt;
+        returns.push({ leaseId: held.leaseId, reusable: reusable && lease.sandbox.state === 'ready', ...(unreachable ? { unreachable } : {}) });
       },
       end: () => {
         if (ended) return;
@@ -151,7 +155,7 @@ export class FrontendLink implements InvokeBackend, ProvisionedPools {
     if (res.status !== 200) throw this.refusal(res);
     const grant = JSON.parse(res.bytes.toString('utf8')) as LeaseGrant;
     const lease: Lease = { sandbox: new RemoteSandbox(grant.identity, this.worker(grant.host)), cold: grant.cold };
-    this.leaseIds.set(lease, grant.leaseId);
+    this.leaseIds.set(lease, { leaseId: grant.leaseId, hostId: grant.host.id, grantedAt: Date.now() });
     return lease;
   }
 
@@ -235,7 +239,7 @@ export class FrontendLink implements InvokeBackend, ProvisionedPools {
         this.workers.delete(oldKey);
         void old.close();
       }
-      w = new SandboxApiClient(host.id, host.url, host.token);
+      w = new SandboxApiClient(host.id, host.url, host.token, () => this.unreachableAt.set(host.id, Date.now()));
       this.workers.set(key, w);
     }
     return w;

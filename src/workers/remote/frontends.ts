@@ -179,8 +179,12 @@ export class FrontendRegistry {
       const held = f.leases.get(r.leaseId);
       if (!held) continue;
       f.leases.delete(r.leaseId);
-      // The invoke ran at the frontend: the sandbox's idle time starts now.
-      if (held.lease.sandbox instanceof RemoteSandbox) held.lease.sandbox.lastUsed = Date.now();
+      const sandbox = held.lease.sandbox;
+      if (sandbox instanceof RemoteSandbox) {
+        // The invoke ran at the frontend: the sandbox's idle time starts now.
+        sandbox.lastUsed = Date.now();
+        if (r.unreachable && sandbox.host instanceof RemoteHost) sandbox.host.noteUnreachable();
+      }
       this.opts.workers.release(held.lease, r.reusable);
     }
   }

@@ -67,6 +67,8 @@ export interface LeaseReturn {
   leaseId: string;
   /** The sandbox may run another invoke. */
   reusable: boolean;
+  /** The frontend could not connect to the sandbox's worker host (likely gone: lease none of its sandboxes until it heartbeats again). */
+  unreachable?: boolean;
 }
 
 export interface ReturnLeasesRequest {

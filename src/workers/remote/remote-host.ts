@@ -162,6 +162,11 @@ export class RemoteHost implements PlacementHost, SandboxApi {
     });
   }
 
+  /** A frontend could not connect to it: as when this manager cannot, until a later heartbeat. */
+  noteUnreachable(): void {
+    this.unreachableAt = Date.now();
+  }
+
   /** How a frontend reaches this host's sandboxes (the manager leases them out). */
   get endpoint(): { id: string; url: string; token: string } {
     return { id: this.id, url: this.url, token: this.opts.token };
