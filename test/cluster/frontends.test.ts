@@ -198,7 +198,8 @@ test('a restarted manager is found again by its workers and frontends; provision
     30_000,
     'a provisioned sandbox of the version',
   );
-  assert.equal((await la.send(new GetProvisionedConcurrencyConfigCommand({ FunctionName: 'shared', Qualifier: version }))).Status, 'READY');
+  // The frontend reports what the manager's heartbeats last said of the pool.
+  await until(async () => (await la.send(new GetProvisionedConcurrencyConfigCommand({ FunctionName: 'shared', Qualifier: version }))).Status === 'READY', 30_000, 'READY reported');
 });
 
 test('kindling up --role frontend refuses to start without a manager or the cluster stores', async () => {
