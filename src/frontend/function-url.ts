@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CorsConfig, FunctionUrlRecord, FunctionUrls } from '../control/urls.js';
 import { isLambdaError } from '../errors.js';
+import { DrainGate } from '../host/drain-gate.js';
 import type { ResponseSink } from '../host/sandbox.js';
 import type { InvokeService } from '../invoke/invoke.js';
 import * as limits from '../limits.js';
@@ -265,19 +266,23 @@ class UrlStreamer implements ResponseSink {
   headersOut = false;
   private prelude: Buffer | undefined;
   private failed = false;
+  private readonly gate: DrainGate;
 
   constructor(
     private readonly res: ServerResponse,
     private readonly cors: Record<string, string> | undefined,
     private readonly head: boolean,
-  ) {}
+  ) {
+    this.gate = new DrainGate(res);
+  }
 
   start(contentType: string): void {
     if (contentType === HTTP_INTEGRATION) this.prelude = Buffer.alloc(0);
     else this.writeHead(200, { 'Content-Type': contentType }, []);
   }
 
-  chunk(bytes: Buffer): void {
+  /** Returns the gate's promise while the client is full (the sandbox then holds the function's writes back). */
+  chunk(bytes: Buffer): void | Promise<void> {
     if (this.failed) return;
     if (this.prelude !== undefined) {
       const all = this.prelude.length === 0 ? bytes : Buffer.concat([this.prelude, bytes]);
@@ -309,10 +314,9 @@ class UrlStreamer implements ResponseSink {
       const cookies = Array.isArray(parsed.cookies) ? parsed.cookies.map(String) : [];
       this.writeHead(status, headers, cookies);
       const rest = all.subarray(at + PRELUDE_DELIMITER.length);
-      if (rest.length !== 0) this.write(rest);
-      return;
+      return rest.length !== 0 ? this.write(rest) : undefined;
     }
-    this.write(bytes);
+    return this.write(bytes);
   }
 
   /** The invoke is over: finish the response (a 502 when nothing usable came). */
@@ -333,8 +337,8 @@ class UrlStreamer implements ResponseSink {
     this.prelude = undefined;
   }
 
-  private write(bytes: Buffer): void {
-    if (!this.head && !this.res.destroyed) this.res.write(bytes);
+  private write(bytes: Buffer): void | Promise<void> {
+    if (!this.head) return this.gate.write(bytes);
   }
 
   private writeHead(status: number, headers: Record<string, string>, cookies: string[]): void {

@@ -3,6 +3,7 @@
 // writes it, then one InvokeComplete (ErrorCode/ErrorDetails for a function error, LogResult for
 // X-Amz-Log-Type: Tail). A buffered (non-streaming) function's whole response is one PayloadChunk.
 import type { ControlPlane } from '../control/functions.js';
+import { DrainGate } from '../host/drain-gate.js';
 import type { ResponseSink } from '../host/sandbox.js';
 import type { InvokeService } from '../invoke/invoke.js';
 import * as limits from '../limits.js';
@@ -37,6 +38,7 @@ export function invokeWithResponseStreamRoute(control: ControlPlane, invoker: In
         res.setHeader('Content-Type', 'application/vnd.amazon.eventstream');
         res.setHeader('X-Amz-Executed-Version', version);
       };
+      const gate = new DrainGate(res);
       const sink: ResponseSink = {
         begin(v) {
           version = v;
@@ -45,9 +47,8 @@ export function invokeWithResponseStreamRoute(control: ControlPlane, invoker: In
           openStream();
           res.flushHeaders();
         },
-        chunk(bytes) {
-          if (!res.destroyed) res.write(payloadChunk(bytes));
-        },
+        // A client that reads slowly holds the function's writes back (see ResponseSink.chunk).
+        chunk: (bytes) => gate.write(payloadChunk(bytes)),
       };
       let out;
       try {

@@ -12,7 +12,7 @@ import './boot.js';
 import { BOOT_IN_VM, type RuntimeHandle } from './boot.js';
 import { performance } from 'node:perf_hooks';
 import { HostChannel } from './channel.js';
-import { FrameType, type ClockMeta, type FilesMeta, type Frame, type InitMeta, type InvokeMeta, type PrepareMeta } from './protocol.js';
+import { FrameType, type ClockMeta, type CreditMeta, type FilesMeta, type Frame, type InitMeta, type InvokeMeta, type PrepareMeta } from './protocol.js';
 import { prepare, receiveFiles, setClock, vmFailure } from './vm.js';
 
 let runtime: RuntimeHandle | undefined;
@@ -31,6 +31,9 @@ function onFrame(frame: Frame): void {
   if (frame.type === FrameType.Invoke) {
     if (runtime) runtime.invoke(frame.meta as unknown as InvokeMeta, frame.payload);
     else early.push(frame);
+  } else if (frame.type === FrameType.Credit) {
+    const m = frame.meta as unknown as CreditMeta;
+    channel.credit.grant(String(m.requestId), Number(m.bytes));
   } else if (frame.type === FrameType.Init) {
     if (initStarted) return;
     initStarted = true;

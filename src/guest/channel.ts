@@ -10,6 +10,7 @@ import { writeSync } from 'node:fs';
 import net from 'node:net';
 import { encodeLog, encodeWithLogs, type Payload } from './frames.js';
 import { FrameDecoder, FrameType, type Frame } from './protocol.js';
+import { StreamCredit } from './stream-credit.js';
 
 /** Pending log text (characters) that is sent at once instead of at the end of the turn. */
 const FLUSH_AT = 256 * 1024;
@@ -57,6 +58,8 @@ export class HostChannel {
   private readonly writers: LineWriter[] = [];
   private exiting = false;
   private readonly fd: number;
+  /** The current streamed response's window (the host's Credit frames refill it). */
+  readonly credit = new StreamCredit();
 
   constructor(fd: number, onFrame: (frame: Frame) => void, onGone: () => void) {
     this.fd = fd;

@@ -46,6 +46,7 @@ export class ResponseStream extends Writable {
   begin(): void {
     if (this.started) return;
     this.started = true;
+    this.ch.credit.open(this.requestId);
     this.ch.send(FrameType.ResponseStart, JSON.stringify({ requestId: this.requestId, contentType: this.contentType }));
     const before = this._onBeforeFirstWrite;
     if (before) {
@@ -61,7 +62,11 @@ export class ResponseStream extends Writable {
     }
     // Whole log lines written so far go first; unfinished ones wait for the end of the invoke.
     this.ch.flushLines();
-    this.ch.write(encodeWithLogs('', FrameType.ResponseChunk, '', bytes), cb);
+    this.ch.credit.spend(bytes.length);
+    // The write completes once the bytes are out and the host has room for more: with the
+    // window used up, write() backs up in this Writable (returns false) as in Lambda.
+    const credit = this.ch.credit;
+    this.ch.write(encodeWithLogs('', FrameType.ResponseChunk, '', bytes), cb && (() => credit.whenOpen(cb)));
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {

@@ -15,6 +15,8 @@ export const FrameType = {
   Prepare: 4,
   /** host -> guest (micro-VMs, after Prepared, before Init): the host's clock, epoch ms (meta ClockMeta). */
   Clock: 5,
+  /** host -> guest: the host took streamed bytes off its hands: the guest may send that many more (meta CreditMeta). */
+  Credit: 6,
   /** guest -> host: Init done, ready for invokes. */
   Ready: 10,
   /** guest -> host: Init failed (POST /runtime/init/error, or the runtime died first). */
@@ -117,6 +119,20 @@ export interface StreamEndMeta {
   requestId: string;
   /** Set when the stream ended with an error (Lambda-Runtime-Function-Error-Type, or the runtime's own type). */
   errorType?: string;
+}
+
+/**
+ * Backpressure for a streamed response: the guest may have this many ResponseChunk bytes
+ * sent and not yet credited back. Every stream starts with this window; the host returns
+ * credit (Credit frames, in batches) as its consumer takes the bytes, and withholds it while
+ * the consumer is full, so the runtime's writes stall instead of piling up on the host.
+ */
+export const STREAM_WINDOW_BYTES = 1024 * 1024;
+
+export interface CreditMeta {
+  /** The streaming invoke the credit is for (credit for another one is ignored). */
+  requestId: string;
+  bytes: number;
 }
 
 /** Lambda's limit for a streamed response: 20 MiB (the host enforces it too). */

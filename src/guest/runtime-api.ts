@@ -287,6 +287,8 @@ export class RuntimeApi {
   private streamedResult(req: http.IncomingMessage, res: http.ServerResponse, current: InvokeMeta): void {
     const requestId = current.requestId;
     const contentType = headerText(req.headers['content-type']) || 'application/octet-stream';
+    const credit = this.ch.credit;
+    credit.open(requestId);
     this.ch.send(FrameType.ResponseStart, JSON.stringify({ requestId, contentType }));
     let size = 0;
     let over = false;
@@ -301,6 +303,12 @@ export class RuntimeApi {
       }
       this.ch.flushLines();
       this.ch.write(encodeWithLogs('', FrameType.ResponseChunk, '', chunk));
+      // The host's window is used up: stop reading the body until it grants more, so the
+      // runtime's own writes back up (TCP) as Lambda's do when the client reads slowly.
+      if (!credit.spend(chunk.length)) {
+        req.pause();
+        credit.whenOpen(() => req.resume());
+      }
     });
     req.on('end', () => {
       ended = true;

@@ -3,7 +3,16 @@
 // the function's deadline and memory enforced from outside.
 import { FunctionErrorType } from '../errors.js';
 import { LOG_PER_INVOKE_MAX_BYTES, LOG_TAIL_BYTES, SYNC_RESPONSE_MAX_BYTES } from '../limits.js';
-import { encodeFrame, FrameDecoder, FrameType, STREAM_RESPONSE_MAX_BYTES, type Frame, type InitMeta, type InvokeMeta } from '../guest/protocol.js';
+import {
+  encodeFrame,
+  FrameDecoder,
+  FrameType,
+  STREAM_RESPONSE_MAX_BYTES,
+  STREAM_WINDOW_BYTES,
+  type Frame,
+  type InitMeta,
+  type InvokeMeta,
+} from '../guest/protocol.js';
 import type { SandboxExit, SandboxProcess } from '../sandbox/driver.js';
 import { endLine, platformLine, reportLine, startLine } from './report.js';
 
@@ -35,7 +44,12 @@ export interface ResponseSink {
   /** The invoke service picked the version that runs (before any start/chunk). */
   begin?(executedVersion: string): void;
   start(contentType: string): void;
-  chunk(bytes: Buffer): void;
+  /**
+   * Takes the next bytes. A promise says the consumer is full: the sandbox sends no more
+   * credit to the function until it settles (once the consumer drained, or went away;
+   * it never rejects). Chunks may still arrive meanwhile, up to the credit already out.
+   */
+  chunk(bytes: Buffer): void | Promise<void>;
 }
 
 export interface SandboxResult {
@@ -138,7 +152,14 @@ interface StreamState {
   /** Buffered for a caller without a sink (dropped once over the 6 MB limit). */
   chunks: Buffer[] | undefined;
   over: boolean;
+  /** Bytes the consumer took that the guest has not been credited for yet. */
+  owed: number;
+  /** The sink is full until this settles: no credit goes out meanwhile. */
+  full: Promise<void> | undefined;
 }
+
+/** Credit goes back in batches of this (one Credit frame per quarter window, not per chunk). */
+const CREDIT_BATCH_BYTES = STREAM_WINDOW_BYTES / 4;
 
 export class Sandbox implements SandboxHandle {
   state: 'init' | 'ready' | 'busy' | 'dead' = 'init';
@@ -302,7 +323,7 @@ export class Sandbox implements SandboxHandle {
     if (f.type === FrameType.ResponseStart) {
       if (f.meta.requestId !== p.req.requestId || p.stream) return;
       const contentType = typeof f.meta.contentType === 'string' && f.meta.contentType !== '' ? f.meta.contentType : 'application/octet-stream';
-      p.stream = { contentType, bytes: 0, chunks: sink ? undefined : [], over: false };
+      p.stream = { contentType, bytes: 0, chunks: sink ? undefined : [], over: false, owed: 0, full: undefined };
       sink?.start(contentType);
       return;
     }
@@ -322,13 +343,21 @@ export class Sandbox implements SandboxHandle {
           );
           return;
         }
-        sink.chunk(f.payload);
-      } else if (s.bytes > SYNC_RESPONSE_MAX_BYTES) {
+        s.owed += f.payload.length;
+        const full = sink.chunk(f.payload);
+        if (full) this.holdCredit(p, s, full);
+        else if (s.full === undefined && s.owed >= CREDIT_BATCH_BYTES) this.sendCredit(p, s);
+        return;
+      }
+      if (s.bytes > SYNC_RESPONSE_MAX_BYTES) {
         s.over = true;
         s.chunks = [];
       } else {
         s.chunks!.push(f.payload);
       }
+      // Buffered here: the runtime may go on writing (to the end, or past the limit it is told of).
+      s.owed += f.payload.length;
+      if (s.owed >= CREDIT_BATCH_BYTES) this.sendCredit(p, s);
       return;
     }
     // ResponseEnd
@@ -345,6 +374,26 @@ export class Sandbox implements SandboxHandle {
     } else {
       this.finish(sink ? EMPTY : Buffer.concat(s.chunks!, s.bytes), undefined, true);
     }
+  }
+
+  /** The sink is full: credit waits until `full` settles (the latest such promise wins). */
+  private holdCredit(p: Pending, s: StreamState, full: Promise<void>): void {
+    if (s.full === full) return;
+    s.full = full;
+    const settled = (): void => {
+      if (s.full !== full) return;
+      s.full = undefined;
+      this.sendCredit(p, s);
+    };
+    full.then(settled, settled);
+  }
+
+  /** Returns the credit the consumer has earned to the guest (nothing once the invoke is over). */
+  private sendCredit(p: Pending, s: StreamState): void {
+    if (this.current !== p || s.owed === 0) return;
+    const bytes = s.owed;
+    s.owed = 0;
+    this.write(encodeFrame(FrameType.Credit, { requestId: p.req.requestId, bytes }));
   }
 
   /** Function output logged since the current invoke (or the init) began, bytes; a flood stops at the cap. */

@@ -64,6 +64,10 @@ export class Agent {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   stdout = '';
   stderr = '';
+  /** Credit streamed bytes back as they arrive, as a host with a fast consumer does (off: the window runs out). */
+  autoCredit = true;
+  /** The streamed response under way (its ResponseStart's request id). */
+  private streaming = '';
 
   constructor(env: Record<string, string> = {}) {
     this.child = spawn(process.execPath, [AGENT], {
@@ -72,6 +76,8 @@ export class Agent {
     });
     this.stream = this.child.stdio[3] as Duplex;
     const decoder = new FrameDecoder((f) => {
+      if (f.type === FrameType.ResponseStart) this.streaming = String(f.meta.requestId);
+      if (f.type === FrameType.ResponseChunk && this.autoCredit) this.credit(f.payload.length);
       this.frames.push(f);
       this.wake?.();
     });
@@ -85,6 +91,11 @@ export class Agent {
 
   send(type: number, meta: object, payload?: Buffer | string): void {
     this.stream.write(encodeFrame(type, meta, payload));
+  }
+
+  /** Grants the streaming invoke `bytes` more of credit (a Credit frame). */
+  credit(bytes: number): void {
+    this.send(FrameType.Credit, { requestId: this.streaming, bytes });
   }
 
   init(meta: Partial<InitMeta> & { taskRoot: string; handler: string; family: string }): void {

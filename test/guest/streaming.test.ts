@@ -2,7 +2,8 @@
 // from the Node.js runtime (awslambda.streamifyResponse) and the Runtime API's streaming mode.
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { FrameType, type Frame } from '../../src/guest/protocol.js';
+import { FrameType, STREAM_WINDOW_BYTES, type Frame } from '../../src/guest/protocol.js';
+import { until } from '../async/fakes.js';
 import { Agent, fixture, FrameName, lambdaEnv, newRequestId, removeFixture } from './harness.js';
 
 const dirs: string[] = [];
@@ -175,4 +176,79 @@ describe("provided: the Runtime API's streaming response mode", () => {
     assert.equal(end.meta.errorType, 'Function.ResponseSizeTooLarge');
     assert.ok(body(frames).length <= 20 * 1024 * 1024);
   });
+});
+
+describe('backpressure: the host grants credit for streamed bytes', () => {
+  const TOTAL = 16 * 1024 * 1024;
+  const BLOCK = 64 * 1024;
+  // Each writes TOTAL bytes in 64 KiB writes, waiting for 'drain' when write() says so, and
+  // logs how far it got after every write.
+  const NODE_WRITER = `export const handler = awslambda.streamifyResponse(async (event, stream) => {
+  let written = 0;
+  while (written < ${TOTAL}) {
+    const ok = stream.write(Buffer.alloc(${BLOCK}, 97));
+    written += ${BLOCK};
+    console.log('written ' + written);
+    if (!ok) await new Promise((r) => stream.once('drain', r));
+  }
+  stream.end();
+});
+`;
+  const BOOTSTRAP_WRITER = `#!/usr/bin/env node
+const http = require('http');
+const [host, port] = process.env.AWS_LAMBDA_RUNTIME_API.split(':');
+http.get({ host, port, path: '/2018-06-01/runtime/invocation/next' }, (res) => {
+  res.resume();
+  res.on('end', async () => {
+    const id = res.headers['lambda-runtime-aws-request-id'];
+    const req = http.request({ host, port, method: 'POST', path: '/2018-06-01/runtime/invocation/' + id + '/response',
+      headers: { 'Lambda-Runtime-Function-Response-Mode': 'streaming', 'Transfer-Encoding': 'chunked' } }, (r) => r.resume());
+    let written = 0;
+    while (written < ${TOTAL}) {
+      const ok = req.write(Buffer.alloc(${BLOCK}, 97));
+      written += ${BLOCK};
+      console.log('written ' + written);
+      if (!ok) await new Promise((r) => req.once('drain', r));
+    }
+    req.end();
+  });
+});
+`;
+  const sent = (agent: Agent): number => body(agent.frames).length;
+  const lastWritten = (agent: Agent): number => {
+    const text = agent.frames.filter((f) => f.type === FrameType.Log).map((f) => f.payload.toString()).join('');
+    const all = [...text.matchAll(/written (\d+)/g)];
+    return Number(all.at(-1)?.[1] ?? 0);
+  };
+
+  for (const [family, files] of [
+    ['nodejs', { 'index.mjs': NODE_WRITER }],
+    ['provided', { bootstrap: BOOTSTRAP_WRITER }],
+  ] as const) {
+    it(`${family}: no more than the window goes out without credit; the writes stall; credit lets them finish`, async () => {
+      const agent = await start(family, files, family === 'nodejs' ? 'index.handler' : 'x');
+      agent.autoCredit = false;
+      const id = newRequestId();
+      agent.send(FrameType.Invoke, { requestId: id, deadlineMs: Date.now() + 60_000, invokedFunctionArn: 'arn:aws:lambda:us-east-1:000000000000:function:fn', traceId: '' }, '{}');
+      await until(() => sent(agent) >= STREAM_WINDOW_BYTES, 10_000, 'the window to be sent');
+      // Nothing more comes while no credit does.
+      await new Promise((r) => setTimeout(r, 500));
+      const first = sent(agent);
+      const written = lastWritten(agent);
+      await new Promise((r) => setTimeout(r, 500));
+      assert.equal(sent(agent), first, 'no chunk past the window');
+      assert.ok(first < STREAM_WINDOW_BYTES + BLOCK, `${first} bytes sent on a ${STREAM_WINDOW_BYTES}-byte window`);
+      // The function itself is held back: its writes stopped (what it did write past the window
+      // waits in its stream and, for provided, in the kernel's TCP buffers).
+      assert.equal(lastWritten(agent), written, 'the writes stalled');
+      assert.ok(written < TOTAL / 2, `the function wrote ${written} of ${TOTAL} bytes`);
+      // Credit for what arrived, and from now on as it arrives: the stream finishes.
+      agent.autoCredit = true;
+      agent.credit(first);
+      const { frame: end, frames } = await agent.until([FrameType.ResponseEnd, FrameType.Error, FrameType.Exit], 30_000);
+      assert.deepEqual(end.meta, { requestId: id });
+      // (The frames since Ready: the chunks before the credit too.)
+      assert.equal(body(frames).length, TOTAL);
+    });
+  }
 });

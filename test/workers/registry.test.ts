@@ -250,7 +250,7 @@ describe('remote sandboxes', () => {
     });
     fake.mode = 'stream';
     const got: string[] = [];
-    const sink: ResponseSink = { start: (t) => got.push(`start ${t}`), chunk: (b) => got.push(b.toString()) };
+    const sink: ResponseSink = { start: (t) => got.push(`start ${t}`), chunk: (b) => void got.push(b.toString()) };
     const streamed = await lease.sandbox.invoke(invokeReq({ requestId: 'req-2', stream: sink }));
     assert.deepEqual(got, ['start text/plain; charset=utf-8', 'hello ', 'world']);
     assert.equal(streamed.streamed, true);

@@ -6,6 +6,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { isLambdaError } from '../../errors.js';
+import { DrainGate } from '../../host/drain-gate.js';
 import type { WorkerHost } from '../../host/host.js';
 import { InitFailure, type ResponseSink, type Sandbox, type SandboxResult } from '../../host/sandbox.js';
 import { HostCannotRun } from '../../placement/placement.js';
@@ -194,9 +195,11 @@ export class WorkerAgent {
     const sandbox = ready(id, this.sandboxes.get(id));
     res.on('error', () => undefined);
     const { stream, ...rest } = meta;
+    // A manager that stops reading (its client is slow) holds the function's writes back.
+    const gate = new DrainGate(res);
     const sink: ResponseSink = {
       start: (contentType) => void res.write(encodeInvokeFrame(FrameKind.Start, Buffer.from(contentType, 'utf8'))),
-      chunk: (bytes) => void res.write(encodeInvokeFrame(FrameKind.Chunk, bytes)),
+      chunk: (bytes) => gate.write(encodeInvokeFrame(FrameKind.Chunk, bytes)),
     };
     // Headers go now, so a long invoke never looks like a silent worker; no length: chunked.
     res.writeHead(200, { 'content-type': 'application/octet-stream' });

@@ -349,14 +349,22 @@ export class RemoteSandbox implements SandboxHandle {
       throw workerError(this.host.id, 'refused an invoke', res.statusCode, text);
     }
     let result: SandboxResult | undefined;
+    let full: void | Promise<void> = undefined;
     const decoder = new InvokeFrameDecoder((kind, bytes) => {
       if (kind === FrameKind.Start) req.stream?.start(bytes.toString('utf8'));
-      else if (kind === FrameKind.Chunk) req.stream?.chunk(bytes);
+      else if (kind === FrameKind.Chunk) full = req.stream?.chunk(bytes) ?? full;
       else if (kind === FrameKind.Result) result = decodeResultFrame(bytes);
     });
     try {
       // Read to the end even past RESULT, so the connection can serve the next invoke.
-      for await (const chunk of res.body) decoder.push(chunk as Buffer);
+      for await (const chunk of res.body) {
+        decoder.push(chunk as Buffer);
+        // The client is full: pull no more of the body, so TCP holds the worker's writes back.
+        if (full !== undefined) {
+          await full;
+          full = undefined;
+        }
+      }
     } catch (err) {
       if (!result) {
         this.markDead('its worker host went away during an invoke');
