@@ -91,11 +91,7 @@ export function frontendsRoutes(registry: FrontendRegistry, keys: Pick<KeyStore,
       handle(ctx) {
         const id = idOf(ctx);
         const b = parseJsonObject(ctx.body);
-        const ended = b.ended;
-        if (!Array.isArray(ended) || ended.length > RETURNS_MAX || !ended.every((e) => typeof e === 'string' && ID.test(e))) {
-          throw invalidParameterValue('ended must be a list of invocation ids.');
-        }
-        registry.return(id, parseReturns(b.returns), ended as string[]);
+        registry.return(id, parseReturns(b.returns), parseEnded(b.ended) ?? []);
         return { status: 204 };
       },
     },
@@ -148,9 +144,16 @@ function parseReturns(v: unknown): LeaseReturn[] {
   return v;
 }
 
+function parseEnded(v: unknown): string[] | undefined {
+  if (v === undefined) return undefined;
+  if (!Array.isArray(v) || v.length > RETURNS_MAX || !v.every((e) => typeof e === 'string' && ID.test(e))) throw invalidParameterValue('ended must be a list of invocation ids.');
+  return v as string[];
+}
+
 function parseAcquire(b: Record<string, unknown>): AcquireLeaseRequest {
   if (typeof b.invocationId !== 'string' || !ID.test(b.invocationId)) throw invalidParameterValue('invocationId must be 1-256 visible ASCII characters.');
-  return { invocationId: b.invocationId, fn: parseFunctionVersion(b.fn), returns: parseReturns(b.returns) };
+  const ended = parseEnded(b.ended);
+  return { invocationId: b.invocationId, fn: parseFunctionVersion(b.fn), returns: parseReturns(b.returns), ...(ended ? { ended } : {}) };
 }
 
 function parseProvision(b: Record<string, unknown>): ProvisionRequest {

@@ -167,3 +167,16 @@ test("a frontend that could not reach a worker host says so: the manager leases 
   assert.equal(retry.host.url, second.url);
   assert.equal(retry.cold, true);
 });
+
+test("an acquire carries other invokes' returns and ends, taken before it is admitted", async () => {
+  const s = await setup({ reserved: { f: 1 } });
+  await s.join();
+  const a = s.frontends.register({ url }).frontendId;
+  const fn = fnVersion('f');
+  const first = await s.frontends.acquire(a, { invocationId: 'i-1', fn });
+  // Not returned on its own: the next acquire says i-1 is over, so i-2 fits the one reserved slot and gets its warm sandbox.
+  const next = await s.frontends.acquire(a, { invocationId: 'i-2', fn, returns: [{ leaseId: first.leaseId, reusable: true }], ended: ['i-1'] });
+  assert.equal(next.identity.id, first.identity.id);
+  assert.equal(next.cold, false);
+  assert.equal(s.admission.running(), 1);
+});

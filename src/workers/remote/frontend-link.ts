@@ -35,6 +35,11 @@ const CALL_TIMEOUT_MS = 10_000;
 const RETURN_TRIES = 3;
 /** Worker connections kept; one per worker host (and token) the manager leased from. */
 const WORKER_CLIENTS_MAX = 256;
+/**
+ * Returns wait this long for the next acquire to carry them (one call per invoke
+ * under load instead of two); past it they go on their own.
+ */
+const RETURN_WAIT_MS = 2;
 
 export class FrontendLink implements InvokeBackend, ProvisionedPools {
   private frontendId: string | undefined;
@@ -47,8 +52,11 @@ export class FrontendLink implements InvokeBackend, ProvisionedPools {
   private readonly leaseIds = new WeakMap<Lease, { leaseId: string; hostId: string; grantedAt: number }>();
   /** When a connection to each worker host last failed. */
   private readonly unreachableAt = new Map<string, number>();
-  /** Returns still on their way, per function: the next admission of it waits for them (so a sequential caller never meets its own last invoke). */
-  private readonly returning = new Map<string, Set<Promise<void>>>();
+  /** Returns and ends not sent yet: the next acquire carries them, or a flush RETURN_WAIT_MS later. */
+  private pending: ReturnLeasesRequest = { returns: [], ended: [] };
+  private flushTimer: NodeJS.Timeout | undefined;
+  /** Flushes on their way: an admission waits for them (so a sequential caller never meets its own last invoke). */
+  private readonly returning = new Set<Promise<void>>();
   private inFlight = 0;
   private beatFailures = 0;
 
@@ -68,7 +76,8 @@ export class FrontendLink implements InvokeBackend, ProvisionedPools {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
-    await Promise.all([...this.returning.values()].flatMap((s) => [...s]));
+    this.flush();
+    await Promise.all(this.returning);
     await Promise.all([...this.workers.values()].map((w) => w.close()));
     this.workers.clear();
   }
@@ -76,8 +85,7 @@ export class FrontendLink implements InvokeBackend, ProvisionedPools {
   // --- InvokeBackend ---
 
   async begin(fn: FunctionVersion): Promise<Invocation> {
-    const pending = this.returning.get(fn.functionName);
-    if (pending) await Promise.all(pending);
+    if (this.returning.size > 0) await Promise.all(this.returning);
     const invocationId = randomBytes(12).toString('hex');
     const returns: LeaseReturn[] = [];
     // Admission and the first sandbox in one call; only a refusal of admission fails begin.
@@ -115,7 +123,9 @@ export class FrontendLink implements InvokeBackend, ProvisionedPools {
         if (ended) return;
         ended = true;
         this.inFlight--;
-        this.giveBack(fn.functionName, { returns: returns.splice(0), ended: [invocationId] });
+        this.pending.returns.push(...returns.splice(0));
+        this.pending.ended.push(invocationId);
+        this.flushTimer ??= setTimeout(() => this.flush(), RETURN_WAIT_MS);
       },
     };
   }
@@ -146,8 +156,18 @@ export class FrontendLink implements InvokeBackend, ProvisionedPools {
   // --- calls ---
 
   private async acquire(invocationId: string, fn: FunctionVersion, returns: LeaseReturn[]): Promise<Lease> {
-    const body: AcquireLeaseRequest = { invocationId, fn, ...(returns.length > 0 ? { returns } : {}) };
-    const res = await this.call('leases', body, ACQUIRE_TIMEOUT_MS);
+    // Other invokes' returns and ends ride along; the manager takes them before admitting this one.
+    const carried = this.takePending();
+    const all = [...returns, ...carried.returns];
+    const body: AcquireLeaseRequest = { invocationId, fn, ...(all.length > 0 ? { returns: all } : {}), ...(carried.ended.length > 0 ? { ended: carried.ended } : {}) };
+    let res;
+    try {
+      res = await this.call('leases', body, ACQUIRE_TIMEOUT_MS);
+    } catch (err) {
+      // They may not have arrived: sent again (returns and ends are idempotent at the manager).
+      this.requeue(carried);
+      throw err;
+    }
     if (res.status === 422) {
       const b = JSON.parse(res.bytes.toString('utf8')) as InitFailureBody;
       throw new InitFailure(String(b.errorType), Buffer.from(String(b.body ?? ''), 'base64'), String(b.logs ?? ''), Number(b.durationMs) || 0);
@@ -159,9 +179,25 @@ export class FrontendLink implements InvokeBackend, ProvisionedPools {
     return lease;
   }
 
-  private giveBack(functionName: string, body: ReturnLeasesRequest): void {
-    let set = this.returning.get(functionName);
-    if (!set) this.returning.set(functionName, (set = new Set()));
+  private takePending(): ReturnLeasesRequest {
+    const taken = this.pending;
+    this.pending = { returns: [], ended: [] };
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    return taken;
+  }
+
+  private requeue(r: ReturnLeasesRequest): void {
+    if (r.returns.length === 0 && r.ended.length === 0) return;
+    this.pending.returns.push(...r.returns);
+    this.pending.ended.push(...r.ended);
+    this.flushTimer ??= setTimeout(() => this.flush(), RETURN_WAIT_MS);
+  }
+
+  /** Sends what waits to be returned (no acquire came to carry it). */
+  private flush(): void {
+    const body = this.takePending();
+    if (body.returns.length === 0 && body.ended.length === 0) return;
     const p: Promise<void> = (async () => {
       for (let attempt = 1; ; attempt++) {
         try {
@@ -171,16 +207,13 @@ export class FrontendLink implements InvokeBackend, ProvisionedPools {
           throw this.refusal(res);
         } catch (err) {
           if (attempt >= RETURN_TRIES || this.stopped) {
-            this.log.warn({ err: (err as Error).message, functionName }, 'could not return a sandbox lease to the manager; it takes it back when the lease expires');
+            this.log.warn({ err: (err as Error).message, leases: body.returns.length }, 'could not return sandbox leases to the manager; it takes them back when they expire');
             return;
           }
         }
       }
-    })().finally(() => {
-      set.delete(p);
-      if (set.size === 0 && this.returning.get(functionName) === set) this.returning.delete(functionName);
-    });
-    set.add(p);
+    })().finally(() => this.returning.delete(p));
+    this.returning.add(p);
   }
 
   private async sendProvision(body: ProvisionRequest): Promise<void> {

@@ -94,6 +94,7 @@ export class FrontendRegistry {
   async acquire(frontendId: string, req: AcquireLeaseRequest): Promise<LeaseGrant> {
     const f = this.known(frontendId);
     if (req.returns) this.giveBack(f, req.returns);
+    if (req.ended) this.end(f, req.ended);
     if (!f.invocations.has(req.invocationId)) {
       const end = await this.opts.admission.admit(req.fn.functionName);
       if (f.dead) {
@@ -118,6 +119,10 @@ export class FrontendRegistry {
   return(frontendId: string, returns: LeaseReturn[], ended: string[]): void {
     const f = this.known(frontendId);
     this.giveBack(f, returns);
+    this.end(f, ended);
+  }
+
+  private end(f: Frontend, ended: string[]): void {
     for (const id of ended) {
       f.invocations.get(id)?.end();
       f.invocations.delete(id);

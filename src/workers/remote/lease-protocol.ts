@@ -13,8 +13,9 @@
 //   POST {FRONTENDS_PATH}/{id}/leases/return        ReturnLeasesRequest → 204
 //   POST {FRONTENDS_PATH}/{id}/provisioned          ProvisionRequest → 204 (a pool's target, or its release)
 //
-// Two calls per invoke (acquire, then return), neither touching the database:
-// the manager keeps admission and sandboxes in memory.
+// At most two calls per invoke (acquire, then return; under load a return rides
+// on the next acquire), neither touching the database: the manager keeps
+// admission and sandboxes in memory.
 import type { FunctionVersion } from '../../control/model.js';
 import type { SandboxIdentity } from '../../host/sandbox.js';
 import type { ProvisionedStatus } from '../manager.js';
@@ -50,8 +51,10 @@ export interface AcquireLeaseRequest {
   /** One invoke: admitted on its first acquire, counted out when returned with `end`. */
   invocationId: string;
   fn: FunctionVersion;
-  /** Leases of this invocation's earlier attempts, handed back first. */
+  /** Leases handed back first: this invocation's earlier attempts', and other invokes' not yet returned. */
   returns?: LeaseReturn[];
+  /** Other invocations that are over, counted out before this one is admitted. */
+  ended?: string[];
 }
 
 export interface LeaseGrant {
