@@ -2,7 +2,7 @@
 // cgroup v1 (memory, pids, cpu hierarchies) or v2 (one unified tree).
 // Every sandbox's group is <root>/kindling/<owner pid>-<sandbox id>, so a Kindling
 // started later can tell its dead predecessor's leftovers from a live neighbour's.
-import { existsSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { processAlive } from './proc-stat.js';
 
 const ROOT = '/sys/fs/cgroup';
@@ -16,22 +16,52 @@ export function cgroupDirs(name: string): string[] {
   return V1_CONTROLLERS.map((c) => `${ROOT}/${c}/kindling/${name}`).filter((d) => existsSync(d.slice(0, d.lastIndexOf('/kindling'))));
 }
 
-const readNum = (file: string): number => {
-  try {
-    return Number.parseInt(readFileSync(file, 'utf8'), 10) || 0;
-  } catch {
-    return 0;
-  }
-};
+const OOM_KILL = /^oom_kill (\d+)$/m;
+/** Every cgroup file read here is far smaller (memory.events, a counter). */
+const READ_BUFFER = Buffer.allocUnsafe(4096);
 
-const readField = (file: string, field: string): number => {
-  try {
-    const m = new RegExp(`^${field} (\\d+)$`, 'm').exec(readFileSync(file, 'utf8'));
-    return m ? Number(m[1]) : 0;
-  } catch {
-    return 0;
+/**
+ * A cgroup file read after every invoke: one descriptor kept open and read from
+ * offset 0 each time (cgroup files are regenerated per read), so a read costs
+ * one syscall instead of readFileSync's open, fstat, read and close.
+ */
+class CgroupFile {
+  private fd: number | undefined;
+
+  constructor(private readonly path: string) {}
+
+  /** The file's text; '' when it cannot be read (the cgroup is gone). */
+  read(): string {
+    try {
+      this.fd ??= openSync(this.path, 'r');
+      const n = readSync(this.fd, READ_BUFFER, 0, READ_BUFFER.length, 0);
+      return READ_BUFFER.toString('latin1', 0, n);
+    } catch {
+      this.close();
+      return '';
+    }
   }
-};
+
+  number(): number {
+    return Number.parseInt(this.read(), 10) || 0;
+  }
+
+  /** The number a `name value` line holds (memory.events, memory.oom_control), by a /^name (\d+)$/m pattern. */
+  field(line: RegExp): number {
+    const m = line.exec(this.read());
+    return m ? Number(m[1]) : 0;
+  }
+
+  close(): void {
+    if (this.fd === undefined) return;
+    try {
+      closeSync(this.fd);
+    } catch {
+      // already gone
+    }
+    this.fd = undefined;
+  }
+}
 
 export interface MemoryStats {
   currentBytes: number;
@@ -42,22 +72,20 @@ export interface MemoryStats {
 
 export class SandboxCgroup {
   readonly v2 = cgroupV2();
-  private readonly mem: string;
+  private readonly current: CgroupFile;
+  private readonly peak: CgroupFile;
+  private readonly events: CgroupFile;
 
   constructor(readonly name: string) {
-    this.mem = this.v2 ? `${ROOT}/kindling/${name}` : `${ROOT}/memory/kindling/${name}`;
+    const mem = this.v2 ? `${ROOT}/kindling/${name}` : `${ROOT}/memory/kindling/${name}`;
+    this.current = new CgroupFile(`${mem}/${this.v2 ? 'memory.current' : 'memory.usage_in_bytes'}`);
+    this.peak = new CgroupFile(`${mem}/${this.v2 ? 'memory.peak' : 'memory.max_usage_in_bytes'}`);
+    this.events = new CgroupFile(`${mem}/${this.v2 ? 'memory.events' : 'memory.oom_control'}`);
   }
 
   memory(): MemoryStats {
-    if (this.v2) {
-      const current = readNum(`${this.mem}/memory.current`);
-      return { currentBytes: current, peakBytes: Math.max(current, readNum(`${this.mem}/memory.peak`)), oomKills: readField(`${this.mem}/memory.events`, 'oom_kill') };
-    }
-    return {
-      currentBytes: readNum(`${this.mem}/memory.usage_in_bytes`),
-      peakBytes: readNum(`${this.mem}/memory.max_usage_in_bytes`),
-      oomKills: readField(`${this.mem}/memory.oom_control`, 'oom_kill'),
-    };
+    const current = this.current.number();
+    return { currentBytes: current, peakBytes: Math.max(current, this.peak.number()), oomKills: this.events.field(OOM_KILL) };
   }
 
   /** Sets the CPU quota (µs per period; -1: none). */
@@ -72,6 +100,7 @@ export class SandboxCgroup {
 
   /** Removes the cgroup (after the sandbox ended); true when it is gone. */
   remove(): boolean {
+    for (const f of [this.current, this.peak, this.events]) f.close();
     return removeCgroupDirs(cgroupDirs(this.name));
   }
 }
