@@ -15,6 +15,7 @@ import { asyncRows, benchAsync } from './async.js';
 import { benchDrivers, driverRows } from './drivers.js';
 import { benchPlacement, placementRows } from './placement.js';
 import { benchCluster, clusterRows } from './cluster.js';
+import { benchBurst, benchDensity, burstRows, densityRows } from './density.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/kindling.js', import.meta.url));
 const BARE = fileURLToPath(new URL('./bare-server.js', import.meta.url));
@@ -33,6 +34,10 @@ interface Options {
   placement: boolean;
   /** Warm throughput through a Worker Manager with 1, 2 and 3 worker hosts instead. */
   cluster: boolean;
+  /** N concurrent first invokes of one function instead. */
+  burst?: number;
+  /** N warm idle sandboxes on one host: memory and idle CPU, instead. */
+  density?: number;
   /** --cluster with the cluster's stores: frontends are measured too. */
   state?: string;
   code?: string;
@@ -51,9 +56,11 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--placement') o.placement = true;
     else if (a === '--cluster') o.cluster = true;
     else if (a === '--microvm-dir') o.microvmDir = argv[++i]!;
+    else if (a === '--burst') o.burst = /^\d+$/.test(argv[i + 1] ?? '') ? Number(argv[++i]) : 200;
+    else if (a === '--density') o.density = /^\d+$/.test(argv[i + 1] ?? '') ? Number(argv[++i]) : 400;
     else if (a === '--state') o.state = argv[++i]!;
     else if (a === '--code') o.code = argv[++i]!;
-    else throw new Error(`unknown option ${a}: use --seconds N, --cold-functions N, --sandbox namespace|microvm|process, --drivers [--microvm-dir DIR], --placement, --cluster [--state URL --code URL], --json`);
+    else throw new Error(`unknown option ${a}: use --seconds N, --cold-functions N, --sandbox namespace|microvm|process, --drivers [--microvm-dir DIR], --placement, --cluster [--state URL --code URL], --burst [N], --density [N], --json`);
   }
   return o;
 }
@@ -89,6 +96,17 @@ async function main(): Promise<void> {
     const result = await benchCluster({ bin: BIN, credentials: CREDS, region: REGION, seconds: opts.seconds, ...(opts.sandbox ? { sandbox: opts.sandbox } : {}), ...stores, log: (s) => process.stderr.write(`${s}\n`) });
     if (opts.json) console.log(JSON.stringify(result, null, 2));
     else printTable(clusterRows(result));
+    return;
+  }
+  if (opts.burst !== undefined || opts.density !== undefined) {
+    const many = { bin: BIN, credentials: CREDS, region: REGION, ...(opts.sandbox ? { sandbox: opts.sandbox } : {}), log: (s: string) => process.stderr.write(`${s}\n`) };
+    const burst = opts.burst !== undefined ? await benchBurst(many, opts.burst) : undefined;
+    const density = opts.density !== undefined ? await benchDensity(many, opts.density) : undefined;
+    if (opts.json) console.log(JSON.stringify({ burst, density }, null, 2));
+    else {
+      if (burst) printTable(burstRows(burst));
+      if (density) printTable(densityRows(density));
+    }
     return;
   }
   if (opts.placement) {

@@ -7,7 +7,8 @@ const kb = (status: string, field: string): number => {
   return Number.parseInt(status.slice(i + field.length), 10) || 0;
 };
 
-function children(pid: number): number[] {
+/** A process's children (Linux's /proc/PID/task/PID/children). */
+export function childPids(pid: number): number[] {
   try {
     return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
       .split(' ')
@@ -32,7 +33,7 @@ export function treeRssKb(pid: number): { rss: number; hwm: number } {
     } catch {
       continue;
     }
-    stack.push(...children(p));
+    stack.push(...childPids(p));
   }
   return { rss, hwm };
 }
@@ -48,7 +49,7 @@ export function treePssKb(pid: number): number {
     } catch {
       continue;
     }
-    stack.push(...children(p));
+    stack.push(...childPids(p));
   }
   return pss;
 }

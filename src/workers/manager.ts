@@ -1,6 +1,7 @@
 // The Worker Manager: per function version, the warm idle sandboxes and the
 // busy ones. One invoke per sandbox at a time; a warm sandbox is reused
 // without Init; new ones come from placement; idle ones are reaped.
+import { availableParallelism } from 'node:os';
 import type { FunctionVersion } from '../control/model.js';
 import { serviceException, tooManyRequests } from '../errors.js';
 import { InitFailure, type SandboxHandle } from '../host/sandbox.js';
@@ -58,6 +59,12 @@ interface ProvisionedPool {
 }
 
 const INIT_FAILURES_TO_FAIL = 3;
+/**
+ * Inits one host runs at once; more cold starts wait for a turn. A host handed
+ * hundreds at once runs none of them within Init's 10 s (each runtime start
+ * gets a sliver of the cores), so a burst is served a few at a time instead.
+ */
+export const INITS_PER_HOST = Math.max(4, availableParallelism() * 2);
 /** Wait before trying again when no host has room, or after a sandbox died. */
 const PROVISION_RETRY_MS = 500;
 
@@ -73,6 +80,8 @@ export const NO_WORKERS: WorkerView = { stats: () => [], sandboxes: () => [], pl
 
 export interface WorkerManagerOptions {
   idleMs: number;
+  /** Inits a host runs at once (INITS_PER_HOST by default). */
+  initsPerHost?: number;
   /** How often idle sandboxes are looked at, ms. */
   reapEveryMs?: number;
 }
@@ -86,6 +95,8 @@ export class WorkerManager {
   private readonly poolOf = new WeakMap<SandboxHandle, Pool>();
   private readonly provisioned = new Map<string, ProvisionedPool>();
   private readonly provisionedOf = new WeakMap<SandboxHandle, ProvisionedPool>();
+  /** Per host: Inits running, and the cold starts waiting for a turn (oldest first). */
+  private readonly initTurns = new Map<string, { running: number; waiting: (() => void)[] }>();
   private readonly reaper: NodeJS.Timeout;
   private closed = false;
   /** New sandboxes refused for want of room on every host (a counter, for metrics). */
@@ -118,7 +129,8 @@ export class WorkerManager {
       reservation = this.reserve(fn, cannot, opts.excludeHost);
       pool.starting++;
       try {
-        sandbox = await reservation.host.createSandbox(fn);
+        const host = reservation.host;
+        sandbox = await this.inTurn(host.id, () => host.createSandbox(fn));
         break;
       } catch (err) {
         reservation.release();
@@ -384,7 +396,8 @@ export class WorkerManager {
   private async startProvisioned(pp: ProvisionedPool, reservation: Reservation): Promise<void> {
     let sandbox: SandboxHandle;
     try {
-      sandbox = await reservation.host.createSandbox(pp.fn, { initializationType: 'provisioned-concurrency' });
+      const host = reservation.host;
+      sandbox = await this.inTurn(host.id, () => host.createSandbox(pp.fn, { initializationType: 'provisioned-concurrency' }));
     } catch (err) {
       pp.starting--;
       reservation.release();
@@ -419,6 +432,24 @@ export class WorkerManager {
     pp.initFailures = 0;
     pp.idle.push(sandbox);
     if (pp.idle.length + pp.busy.size >= pp.target) pp.ready = true;
+  }
+
+  /** Runs a sandbox's creation (its Init) when the host has a free turn. */
+  private async inTurn<T>(hostId: string, create: () => Promise<T>): Promise<T> {
+    const limit = this.opts.initsPerHost ?? INITS_PER_HOST;
+    let turns = this.initTurns.get(hostId);
+    if (!turns) this.initTurns.set(hostId, (turns = { running: 0, waiting: [] }));
+    const t = turns;
+    if (t.running >= limit) await new Promise<void>((resolve) => t.waiting.push(resolve));
+    else t.running++;
+    try {
+      return await create();
+    } finally {
+      // The turn passes straight to the next waiter (running stays as it is), or frees up.
+      const next = t.waiting.shift();
+      if (next) next();
+      else if (--t.running === 0) this.initTurns.delete(hostId);
+    }
   }
 
   private pool(fn: FunctionVersion): Pool {
