@@ -35,14 +35,17 @@ export interface BurstFigures {
 
 export interface DensityFigures {
   sandboxes: number;
-  /** Time to make them all (N held invokes, concurrent). */
-  createSeconds: number;
+  /** When the last held invoke started, about (its answer, less the hold). */
+  lastStartedSeconds: number;
   /** The runtime process's own PSS, per sandbox. */
   runtimePssMb: number;
   /** Kindling's per-sandbox cost beyond the runtime: its jailer process and its main process's growth, per sandbox. */
   overheadMb: number;
   jailerPssMb: number;
   mainGrowthMb: number;
+  /** Kindling's main process RSS before the sandboxes were made and with all of them idle. */
+  mainRssBeforeMb: number;
+  mainRssAfterMb: number;
   /** CPU of Kindling and every sandbox over 10 s with all of them idle, % of one core. */
   idleCpuPercent: number;
   errors: number;
@@ -176,7 +179,8 @@ export async function benchDensity(opts: ManyOptions, n: number): Promise<Densit
     const mainBefore = rssKb(pid);
     opts.log(`density: ${n} sandboxes (invokes held open together) ...`);
     // Held long enough that all n are running at once, however slowly they start.
-    const r = await invokeAll(k, opts, 'idle', n, { holdMs: 10_000 + n * 100 });
+    const holdMs = 10_000 + n * 100;
+    const r = await invokeAll(k, opts, 'idle', n, { holdMs });
     const trees = sandboxTrees(pid);
     opts.log(`density: ${trees.length} sandboxes idle; measuring memory and 10 s of idle CPU ...`);
     await new Promise((res) => setTimeout(res, 2000));
@@ -193,10 +197,14 @@ export async function benchDensity(opts: ManyOptions, n: number): Promise<Densit
     }
     const count = Math.max(1, trees.length);
     const jailerPssMb = (treeKb - runtimeKb) / count / 1024;
-    const mainGrowthMb = Math.max(0, rssKb(pid) - mainBefore) / count / 1024;
+    const mainAfter = rssKb(pid);
+    // Garbage collection can leave the process smaller than before: no growth then, not a negative cost.
+    const mainGrowthMb = Math.max(0, mainAfter - mainBefore) / count / 1024;
     return {
       sandboxes: trees.length,
-      createSeconds: r.ms / 1000,
+      lastStartedSeconds: Math.max(0, r.ms - holdMs) / 1000,
+      mainRssBeforeMb: mainBefore / 1024,
+      mainRssAfterMb: mainAfter / 1024,
       runtimePssMb: runtimeKb / count / 1024,
       overheadMb: jailerPssMb + mainGrowthMb,
       jailerPssMb,
@@ -226,11 +234,11 @@ export function densityRows(d: DensityFigures): string[][] {
     ['density', 'value'],
     ['warm idle sandboxes', String(d.sandboxes)],
     ['errors making them', String(d.errors)],
-    ['time to make them (held invokes)', `${f(d.createSeconds)} s`],
+    ['the last one started after (about)', `${f(d.lastStartedSeconds)} s`],
     ['runtime PSS per sandbox', `${f(d.runtimePssMb)} MB`],
     ["Kindling's overhead per sandbox (jailer + main process)", `${f(d.overheadMb)} MB`],
     ['  of which jailer PSS', `${f(d.jailerPssMb)} MB`],
-    ['  of which main process growth', `${f(d.mainGrowthMb)} MB`],
+    ['  of which main process growth', `${f(d.mainGrowthMb)} MB (RSS ${f(d.mainRssBeforeMb, 0)} -> ${f(d.mainRssAfterMb, 0)} MB)`],
     ['CPU while all idle (10 s)', `${f(d.idleCpuPercent)} % of a core`],
   ];
 }
