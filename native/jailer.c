@@ -16,6 +16,14 @@
 //   P2: drops to the sandbox user with no capabilities, no_new_privs, RLIMIT_NOFILE,
 //      a seccomp filter, fds 0-3 only (fd 3 = the host-guest stream), and execs PROGRAM.
 //
+// With --control-fd N (a pooled, generic sandbox started before its function is known)
+// there is no --task: /var/task and /opt stay empty mount points, and P0 forks a helper
+// (in the host's namespaces, root, outside the sandbox's pid namespace) that waits on
+// fd N for one request, "task DIR\n[opt DIR]\n\n", and mounts those folders read-only
+// into the running sandbox without copying them: open_tree() clones each on the host,
+// setns() enters the sandbox's mount namespace, move_mount() puts them in place. It
+// answers "ok\n" or "error ...\n" and exits.
+//
 // Every step is a system call: no helper programs on the hot path.
 #define _GNU_SOURCE
 #include <errno.h>
@@ -86,6 +94,7 @@ static struct {
   const char *host_ip;
   const char *guest_ip;
   int no_cgroup;
+  int control_fd;
   char **argv;
 } cfg = {
     .jail_dir = "/run/kindling/jail",
@@ -99,6 +108,7 @@ static struct {
     .uid = 993,
     .gid = 993,
     .hostname = "localhost",
+    .control_fd = -1,
 };
 
 static void die(const char *what) {
@@ -550,6 +560,7 @@ static void keep_stdio_fds(void) {
 
 static int sync_pipe[2];   // P0 -> P1: network ready
 static int status_pipe[2]; // P1 -> P0: P2's wait status
+static int root_pipe[2] = {-1, -1}; // P1 -> the attach helper: the root is built
 
 static void reset_signals(void) {
   sigset_t none;
@@ -565,6 +576,9 @@ static int sandbox_init(void *arg) {
   // (getppid() is 0 in a new pid namespace; P0's death shows as EOF on the sync pipe.)
   close(sync_pipe[1]);
   close(status_pipe[0]);
+  // The control channel is the host's and the attach helper's, never the sandbox's.
+  if (cfg.control_fd >= 0) close(cfg.control_fd);
+  if (root_pipe[0] >= 0) close(root_pipe[0]);
   char ok;
   if (read(sync_pipe[0], &ok, 1) != 1) _exit(125); // P0 failed
   close(sync_pipe[0]);
@@ -575,6 +589,10 @@ static int sandbox_init(void *arg) {
   if (cfg.net_veth) {
     if_up("eth0", cfg.guest_ip, "255.255.255.254");
     default_route(cfg.host_ip);
+  }
+  if (root_pipe[1] >= 0) {
+    (void)!write(root_pipe[1], "1", 1);
+    close(root_pipe[1]);
   }
 
   pid_t child = fork();
@@ -608,6 +626,101 @@ static int sandbox_init(void *arg) {
   }
 }
 
+// ---------------------------------------------------------------- attach (pooled sandboxes)
+
+static void attach_reply(const char *text, const char *arg) {
+  char buf[1024];
+  int n = arg ? snprintf(buf, sizeof buf, "%s %s: %s\n", text, arg, strerror(errno)) : snprintf(buf, sizeof buf, "%s\n", text);
+  (void)!write(cfg.control_fd, buf, n < (int)sizeof buf ? (size_t)n : sizeof buf - 1);
+}
+
+/** A read-only, private clone of a host folder, not yet attached anywhere (-1 on error). */
+static int clone_tree(const char *src) {
+  int fd = open_tree(AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+  if (fd < 0) return -1;
+  struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, .propagation = MS_PRIVATE};
+  if (mount_setattr(fd, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+/** The attach helper (see the top): one request, then exit. Never returns. */
+static void attach_helper(pid_t init) {
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  reset_signals();
+  close(status_pipe[0]);
+  // Pinned now, while P1 surely lives: the namespace cannot be another's later.
+  char ns_path[64];
+  snprintf(ns_path, sizeof ns_path, "/proc/%d/ns/mnt", (int)init);
+  int ns = open(ns_path, O_RDONLY | O_CLOEXEC);
+  char ok;
+  int built = read(root_pipe[0], &ok, 1) == 1;
+  close(root_pipe[0]);
+
+  char req[8192];
+  size_t len = 0;
+  for (;;) {
+    if (len >= 2 && req[len - 1] == '\n' && req[len - 2] == '\n') break;
+    if (len == sizeof req - 1) _exit(1);
+    ssize_t n = read(cfg.control_fd, req + len, sizeof req - 1 - len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) _exit(0); // the host went away
+    len += (size_t)n;
+  }
+  req[len] = 0;
+  if (ns < 0) {
+    attach_reply("error cannot open", ns_path);
+    _exit(1);
+  }
+  if (!built) {
+    attach_reply("error the sandbox ended before its root was built", NULL);
+    _exit(1);
+  }
+  const char *task = NULL, *opt = NULL;
+  for (char *line = req, *next; *line && *line != '\n'; line = next) {
+    char *nl = strchr(line, '\n');
+    *nl = 0;
+    next = nl + 1;
+    if (strncmp(line, "task /", 6) == 0) task = line + 5;
+    else if (strncmp(line, "opt /", 5) == 0) opt = line + 4;
+    else {
+      attach_reply("error bad request", NULL);
+      _exit(1);
+    }
+  }
+  if (!task) {
+    attach_reply("error no task folder", NULL);
+    _exit(1);
+  }
+  // Cloned in the host's namespace, where the folders are; attached in the sandbox's.
+  int tfd = clone_tree(task);
+  if (tfd < 0) {
+    attach_reply("error cannot clone", task);
+    _exit(1);
+  }
+  int ofd = -1;
+  if (opt && (ofd = clone_tree(opt)) < 0) {
+    attach_reply("error cannot clone", opt);
+    _exit(1);
+  }
+  if (setns(ns, CLONE_NEWNS) < 0) {
+    attach_reply("error cannot enter the sandbox's mount namespace", ns_path);
+    _exit(1);
+  }
+  if (chdir("/") < 0 || move_mount(tfd, "", AT_FDCWD, "/var/task", MOVE_MOUNT_F_EMPTY_PATH) < 0) {
+    attach_reply("error cannot mount", "/var/task");
+    _exit(1);
+  }
+  if (ofd >= 0 && move_mount(ofd, "", AT_FDCWD, "/opt", MOVE_MOUNT_F_EMPTY_PATH) < 0) {
+    attach_reply("error cannot mount", "/opt");
+    _exit(1);
+  }
+  attach_reply("ok", NULL);
+  _exit(0);
+}
+
 static volatile sig_atomic_t parent_gone;
 static void on_parent_gone(int sig) {
   (void)sig;
@@ -638,7 +751,7 @@ static void usage(void) {
           "usage: kindling-jailer --id ID [--memory-mb N] [--pids-max N] [--cpu-period-us N] [--cpu-quota-us N]\n"
           "         [--cpu-shares N] [--tmp-mb N] [--nofile N] [--uid N] [--gid N] [--hostname NAME]\n"
           "         [--task DIR] [--runtime DIR] [--bind SRC:DST] [--bind-rw SRC:DST] [--jail-dir DIR]\n"
-          "         [--veth HOSTIF:HOSTIP:GUESTIP] [--no-cgroup] -- PROGRAM ARGS...\n");
+          "         [--veth HOSTIF:HOSTIP:GUESTIP] [--no-cgroup] [--control-fd N] -- PROGRAM ARGS...\n");
   exit(125);
 }
 
@@ -653,6 +766,7 @@ int main(int argc, char **argv) {
       {"runtime", required_argument, 0, 'R'},   {"bind", required_argument, 0, 'b'},
       {"bind-rw", required_argument, 0, 'w'},   {"jail-dir", required_argument, 0, 'j'},
       {"veth", required_argument, 0, 'v'},      {"no-cgroup", no_argument, 0, 'C'},
+      {"control-fd", required_argument, 0, 'c'},
       {0, 0, 0, 0},
   };
   int c;
@@ -673,6 +787,7 @@ int main(int argc, char **argv) {
     case 'R': cfg.runtime = optarg; break;
     case 'j': cfg.jail_dir = optarg; break;
     case 'C': cfg.no_cgroup = 1; break;
+    case 'c': cfg.control_fd = (int)num(optarg, "control-fd"); break;
     case 'b':
     case 'w': {
       char *colon = strchr(optarg, ':');
@@ -697,6 +812,8 @@ int main(int argc, char **argv) {
     }
   }
   if (optind >= argc || !cfg.id || !valid_name(cfg.id, 64)) usage();
+  // A pooled sandbox gets its code from the attach helper, never at launch.
+  if (cfg.control_fd >= 0 && (cfg.control_fd <= 3 || cfg.task)) usage();
   if (cfg.net_veth && !valid_name(cfg.veth_host, IFNAMSIZ - 1)) usage();
   cfg.argv = argv + optind;
   if (cfg.argv[0][0] != '/') {
@@ -719,6 +836,10 @@ int main(int argc, char **argv) {
 
   if (!cfg.no_cgroup) setup_cgroups();
   if (pipe2(sync_pipe, O_CLOEXEC) < 0 || pipe2(status_pipe, O_CLOEXEC) < 0) die("pipe");
+  if (cfg.control_fd >= 0) {
+    if (fcntl(cfg.control_fd, F_SETFD, FD_CLOEXEC) < 0) die("control fd");
+    if (pipe2(root_pipe, O_CLOEXEC) < 0) die("pipe");
+  }
 
   size_t stack_size = 256 * 1024;
   char *stack = mmap(NULL, stack_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
@@ -731,6 +852,14 @@ int main(int argc, char **argv) {
   }
   close(sync_pipe[0]);
   close(status_pipe[1]);
+  if (cfg.control_fd >= 0) {
+    close(root_pipe[1]);
+    pid_t helper = fork();
+    if (helper < 0) die("fork");
+    if (helper == 0) attach_helper(init);
+    close(cfg.control_fd);
+    close(root_pipe[0]);
+  }
   if (cfg.net_veth) {
     create_veth(cfg.veth_host, init);
     if_up(cfg.veth_host, cfg.host_ip, "255.255.255.254");
@@ -740,8 +869,14 @@ int main(int argc, char **argv) {
 
   int st = 0;
   for (;;) {
-    pid_t p = waitpid(init, &st, 0);
-    if (p == init) break;
+    // Any child: the attach helper is reaped here too.
+    int any;
+    pid_t p = waitpid(-1, &any, 0);
+    if (p == init) {
+      st = any;
+      break;
+    }
+    if (p > 0) continue;
     if (p < 0 && errno == EINTR) {
       if (parent_gone) kill(init, SIGKILL);
       continue;

@@ -17,6 +17,8 @@ export interface KindlingConfig {
   hostMemoryMb: number;
   /** Sandbox driver: namespace (isolated), microvm (a VM each), process (none), auto (namespace when it can run). */
   sandbox?: SandboxChoice;
+  /** Keep a pool of generic sandboxes for fast cold starts (default true; $KINDLING_SANDBOX_POOL=off, --no-sandbox-pool turn it off). */
+  sandboxPool?: boolean;
   /** The micro-VM guest image and its snapshots (default $KINDLING_MICROVM_DIR or <data>/microvm). */
   microvmDir?: string;
   /** The account's concurrent executions limit. */
@@ -54,6 +56,8 @@ export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_SANDBOX_IDLE_MS = 10 * 60 * 1000;
 export const DEFAULT_LOG_RETENTION_DAYS = 7;
 
+/** $KINDLING_SANDBOX_POOL: off (0, false, no) disables the pool of generic sandboxes. */
+export const envSandboxPool = (): boolean => !/^(off|0|false|no)$/i.test(process.env.KINDLING_SANDBOX_POOL ?? '');
 export const envMicrovmDir = (): string | undefined => process.env.KINDLING_MICROVM_DIR || undefined;
 export const envRegion = (): string => process.env.KINDLING_REGION ?? DEFAULT_REGION;
 export const envAccountId = (): string => process.env.KINDLING_ACCOUNT_ID ?? DEFAULT_ACCOUNT_ID;

@@ -3,7 +3,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { startAsync } from './async/index.js';
-import { DEFAULT_HEADERS_TIMEOUT_MS, DEFAULT_LOG_RETENTION_DAYS, DEFAULT_REQUEST_TIMEOUT_MS, type KindlingConfig } from './config.js';
+import { DEFAULT_HEADERS_TIMEOUT_MS, DEFAULT_LOG_RETENTION_DAYS, DEFAULT_REQUEST_TIMEOUT_MS, envSandboxPool, type KindlingConfig } from './config.js';
 import { ControlPlane } from './control/functions.js';
 import type { FunctionVersion } from './control/model.js';
 import type { AccessKey, RootKeySource } from './credentials.js';
@@ -118,6 +118,7 @@ export async function startKindling(config: KindlingConfig, log: Logger): Promis
         code,
         logs,
         account,
+        pool: (config.sandboxPool ?? envSandboxPool()) ? {} : false,
       });
       // Role manager: no worker host here, sandboxes only on hosts that join.
       const localHost = config.role !== 'manager';

@@ -1,7 +1,9 @@
 // `npm run bench` / `kindling bench`: Kindling's figures beside a bare Node
 // http server in the same run. Warm sync invoke throughput and latency at
-// concurrency 1 and 50, and client-observed cold starts. With --drivers: the
-// sandbox drivers side by side instead (drivers.ts).
+// concurrency 1 and 50, and client-observed cold starts, with the pool of generic
+// sandboxes and without it (a second Kindling with KINDLING_SANDBOX_POOL=off), and
+// where a cold start's time goes on the host (cold.ts). With --drivers: the
+// sandbox drivers side by side instead (drivers.ts). --cold: the cold starts only.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,6 +18,7 @@ import { benchDrivers, driverRows } from './drivers.js';
 import { benchPlacement, placementRows } from './placement.js';
 import { benchCluster, clusterRows } from './cluster.js';
 import { benchBurst, benchDensity, burstRows, densityRows } from './density.js';
+import { benchColdBreakdown, coldRows, type ColdBreakdown } from './cold.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/kindling.js', import.meta.url));
 const BARE = fileURLToPath(new URL('./bare-server.js', import.meta.url));
@@ -38,6 +41,8 @@ interface Options {
   burst?: number;
   /** N warm idle sandboxes on one host: memory and idle CPU, instead. */
   density?: number;
+  /** Only the cold start figures (client-observed with and without the pool, and the breakdown). */
+  coldOnly: boolean;
   /** --cluster with the cluster's stores: frontends are measured too. */
   state?: string;
   code?: string;
@@ -45,7 +50,7 @@ interface Options {
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { seconds: 10, coldFunctions: 30, json: false, drivers: false, placement: false, cluster: false, microvmDir: process.env.KINDLING_MICROVM_DIR || join(tmpdir(), 'kindling-bench-microvm') };
+  const o: Options = { seconds: 10, coldFunctions: 30, json: false, drivers: false, placement: false, cluster: false, coldOnly: false, microvmDir: process.env.KINDLING_MICROVM_DIR || join(tmpdir(), 'kindling-bench-microvm') };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--json') o.json = true;
@@ -55,12 +60,13 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--drivers') o.drivers = true;
     else if (a === '--placement') o.placement = true;
     else if (a === '--cluster') o.cluster = true;
+    else if (a === '--cold') o.coldOnly = true;
     else if (a === '--microvm-dir') o.microvmDir = argv[++i]!;
     else if (a === '--burst') o.burst = /^\d+$/.test(argv[i + 1] ?? '') ? Number(argv[++i]) : 200;
     else if (a === '--density') o.density = /^\d+$/.test(argv[i + 1] ?? '') ? Number(argv[++i]) : 400;
     else if (a === '--state') o.state = argv[++i]!;
     else if (a === '--code') o.code = argv[++i]!;
-    else throw new Error(`unknown option ${a}: use --seconds N, --cold-functions N, --sandbox namespace|microvm|process, --drivers [--microvm-dir DIR], --placement, --cluster [--state URL --code URL], --burst [N], --density [N], --json`);
+    else throw new Error(`unknown option ${a}: use --seconds N, --cold-functions N, --sandbox namespace|microvm|process, --drivers [--microvm-dir DIR], --placement, --cluster [--state URL --code URL], --cold, --burst [N], --density [N], --json`);
   }
   return o;
 }
@@ -83,6 +89,52 @@ async function signedInvoke(url: string, name: string, body: Buffer): Promise<Lo
 }
 
 const NOOP = 'export const handler = async () => null;\n';
+
+const ROLE = 'arn:aws:iam::000000000000:role/bench';
+/** Between the cold starts of the paced figures: 10 new functions a second. */
+const COLD_GAP_MS = 100;
+
+/** Client-observed cold starts: create a function with its own package, time its first invoke. */
+async function coldStarts(client: LambdaClient, n: number, prefix: string, gapMs = 0): Promise<number[]> {
+  const cold: number[] = [];
+  for (let i = 0; i < n; i++) {
+    if (gapMs > 0) await new Promise((r) => setTimeout(r, gapMs));
+    const name = `${prefix}-${i}`;
+    // A distinct package per function, so nothing is cached from the one before.
+    const z = await zipOf({ 'index.mjs': `${NOOP}// ${i}\n` });
+    await client.send(new CreateFunctionCommand({ FunctionName: name, Runtime: 'nodejs20.x', Handler: 'index.handler', Role: ROLE, Code: { ZipFile: z } }));
+    const t0 = performance.now();
+    const out = await client.send(new InvokeCommand({ FunctionName: name, Payload: Buffer.from('{}') }));
+    cold.push(performance.now() - t0);
+    if (out.FunctionError) throw new Error(`cold invoke of ${name} failed: ${Buffer.from(out.Payload ?? []).toString()}`);
+  }
+  return cold.sort((a, b) => a - b);
+}
+
+/** The same cold starts on a Kindling without the pool (started for it, then stopped). */
+async function coldStartsWithoutPool(env: NodeJS.ProcessEnv, sandbox: string | undefined, n: number): Promise<number[]> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'kindling-bench-nopool-'));
+  const k = await startChild(process.execPath, [BIN, 'up', '--port', '0', '--data', dataDir, ...(sandbox ? ['--sandbox', sandbox] : [])], { ...env, KINDLING_SANDBOX_POOL: 'off' }, /Kindling listening on (\S+)/);
+  try {
+    const client = new LambdaClient({ endpoint: k.url, region: REGION, credentials: CREDS, maxAttempts: 1 });
+    // The first cold start of a fresh server pays for its lazy imports: not a figure.
+    await coldStarts(client, 1, 'seed');
+    return await coldStarts(client, n, 'cold-nopool', COLD_GAP_MS);
+  } finally {
+    k.child.kill('SIGTERM');
+    await new Promise((r) => k.child.once('exit', r));
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+async function breakdowns(opts: Options, log: (s: string) => void): Promise<ColdBreakdown[]> {
+  const out: ColdBreakdown[] = [];
+  for (const pool of [true, false]) {
+    log(`cold start breakdown in this process, ${pool ? 'with' : 'without'} the pool ...`);
+    out.push(await benchColdBreakdown({ pool, starts: opts.coldFunctions, gapMs: COLD_GAP_MS, ...(opts.sandbox ? { sandbox: opts.sandbox } : {}), log }));
+  }
+  return out;
+}
 
 function printTable(rows: string[][]): void {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
@@ -134,13 +186,12 @@ async function main(): Promise<void> {
   try {
     const client = new LambdaClient({ endpoint: kindling.url, region: REGION, credentials: CREDS, maxAttempts: 1 });
     const zip = await zipOf({ 'index.mjs': NOOP });
-    const role = 'arn:aws:iam::000000000000:role/bench';
-    await client.send(new CreateFunctionCommand({ FunctionName: 'noop', Runtime: 'nodejs20.x', Handler: 'index.handler', Role: role, Code: { ZipFile: zip } }));
+    await client.send(new CreateFunctionCommand({ FunctionName: 'noop', Runtime: 'nodejs20.x', Handler: 'index.handler', Role: ROLE, Code: { ZipFile: zip } }));
     const invokeTarget = await signedInvoke(kindling.url, 'noop', Buffer.from('{}'));
     const bareTarget: LoadTarget = { origin: bare.url, path: '/', method: 'POST', headers: { 'content-type': 'application/json' }, body: Buffer.from('{}') };
 
     const warm: Record<string, { kindling: LoadResult; bare: LoadResult }> = {};
-    for (const c of [1, 50]) {
+    for (const c of opts.coldOnly ? [] : [1, 50]) {
       log(`warm invokes, concurrency ${c}, ${opts.seconds} s ...`);
       // Signed afresh per run: Kindling refuses signatures older than 15 minutes (SigV4's skew window).
       const k = await runLoad(c === 1 ? invokeTarget : await signedInvoke(kindling.url, 'noop', Buffer.from('{}')), c, opts.seconds * 1000);
@@ -149,25 +200,26 @@ async function main(): Promise<void> {
       warm[`c${c}`] = { kindling: k, bare: b };
     }
 
-    log(`cold starts over ${opts.coldFunctions} new functions ...`);
-    const cold: number[] = [];
-    for (let i = 0; i < opts.coldFunctions; i++) {
-      const name = `cold-${i}`;
-      // A distinct package per function, so nothing is cached from the one before.
-      const z = await zipOf({ 'index.mjs': `${NOOP}// ${i}\n` });
-      await client.send(new CreateFunctionCommand({ FunctionName: name, Runtime: 'nodejs20.x', Handler: 'index.handler', Role: role, Code: { ZipFile: z } }));
-      const t0 = performance.now();
-      const out = await client.send(new InvokeCommand({ FunctionName: name, Payload: Buffer.from('{}') }));
-      cold.push(performance.now() - t0);
-      if (out.FunctionError) throw new Error(`cold invoke of ${name} failed: ${Buffer.from(out.Payload ?? []).toString()}`);
-    }
-    cold.sort((a, b) => a - b);
-    const asyncFigures = await benchAsync({ url: kindling.url, credentials: CREDS, region: REGION, seconds: opts.seconds, log });
+    log(`cold starts over ${opts.coldFunctions} new functions, with the pool ...`);
+    // The noop function's cold start (the warm runs') seeds the pool for its key (nodejs, 128 MB); give it a moment to fill.
+    await client.send(new InvokeCommand({ FunctionName: 'noop', Payload: Buffer.from('{}') }));
+    await new Promise((r) => setTimeout(r, 500));
+    // Paced: one new function every COLD_GAP_MS (the pool refills in between); burst: back to back.
+    const cold = await coldStarts(client, opts.coldFunctions, 'cold', COLD_GAP_MS);
+    log(`cold starts over ${opts.coldFunctions} new functions, back to back, with the pool ...`);
+    const coldBurst = await coldStarts(client, opts.coldFunctions, 'burst');
+    log(`cold starts over ${opts.coldFunctions} new functions, without the pool (a second Kindling) ...`);
+    const coldNoPool = await coldStartsWithoutPool(env, opts.sandbox, opts.coldFunctions);
+    const breakdown = await breakdowns(opts, log);
+    const asyncFigures = opts.coldOnly ? undefined : await benchAsync({ url: kindling.url, credentials: CREDS, region: REGION, seconds: opts.seconds, log });
     const report = {
       machine: { cpus: (await import('node:os')).cpus().length, node: process.version },
       warm,
       cold: { functions: cold.length, p50Ms: percentile(cold, 50), p99Ms: percentile(cold, 99) },
-      async: asyncFigures,
+      coldBurst: { functions: coldBurst.length, p50Ms: percentile(coldBurst, 50), p99Ms: percentile(coldBurst, 99) },
+      coldNoPool: { functions: coldNoPool.length, p50Ms: percentile(coldNoPool, 50), p99Ms: percentile(coldNoPool, 99) },
+      coldBreakdown: breakdown,
+      ...(asyncFigures ? { async: asyncFigures } : {}),
     };
     if (opts.json) {
       console.log(JSON.stringify(report, null, 2));
@@ -175,17 +227,22 @@ async function main(): Promise<void> {
     }
     const f = (n: number, d = 2) => n.toFixed(d);
     const rows: string[][] = [['figure', 'kindling', 'bare node http', 'ratio / delta']];
-    for (const c of [1, 50]) {
+    for (const c of opts.coldOnly ? [] : [1, 50]) {
       const { kindling: k, bare: b } = warm[`c${c}`]!;
       rows.push([`warm invokes/s, c=${c}`, f(k.perSecond, 0), f(b.perSecond, 0), `${f((k.perSecond / b.perSecond) * 100, 1)}%`]);
       rows.push([`warm p50 ms, c=${c}`, f(k.p50Ms, 3), f(b.p50Ms, 3), `+${f(k.p50Ms - b.p50Ms, 3)} ms`]);
       rows.push([`warm p99 ms, c=${c}`, f(k.p99Ms, 3), f(b.p99Ms, 3), `+${f(k.p99Ms - b.p99Ms, 3)} ms`]);
       if (k.errors > 0) rows.push([`errors, c=${c}`, String(k.errors), String(b.errors), '']);
     }
-    rows.push([`cold start p50 ms (${cold.length} fns)`, f(report.cold.p50Ms), '', '']);
-    rows.push([`cold start p99 ms (${cold.length} fns)`, f(report.cold.p99Ms), '', '']);
-    for (const [figure, value, target] of asyncRows(asyncFigures)) rows.push([figure!, value!, '', target ? `target ${target}` : '']);
+    rows.push([`cold start p50 ms (${cold.length} fns)`, f(report.cold.p50Ms), '', 'target < 4 ms']);
+    rows.push([`cold start p99 ms (${cold.length} fns)`, f(report.cold.p99Ms), '', 'target < 20 ms']);
+    rows.push([`cold start p50 / p99 ms, back to back`, `${f(report.coldBurst.p50Ms)} / ${f(report.coldBurst.p99Ms)}`, '', '']);
+    rows.push([`cold start p50 ms, no pool`, f(report.coldNoPool.p50Ms), '', '']);
+    rows.push([`cold start p99 ms, no pool`, f(report.coldNoPool.p99Ms), '', '']);
+    if (asyncFigures) for (const [figure, value, target] of asyncRows(asyncFigures)) rows.push([figure!, value!, '', target ? `target ${target}` : '']);
     printTable(rows);
+    console.log('');
+    printTable(coldRows(breakdown));
   } finally {
     kindling.child.kill('SIGTERM');
     bare.child.kill('SIGTERM');

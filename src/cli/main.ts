@@ -36,6 +36,7 @@ program
   .option('--idle-timeout <seconds>', 'how long an idle warm sandbox is kept (default: 600)')
   .option('--memory <mb>', 'memory the worker host gives sandboxes (default: 80% of this machine)')
   .option('--sandbox <driver>', 'namespace (isolated; needs root on Linux), microvm (a virtual machine per sandbox; needs QEMU and a guest kernel), process (no isolation), or auto (default: namespace where it can run)')
+  .option('--no-sandbox-pool', 'no pool of pre-started generic sandboxes: every cold start launches its own (also $KINDLING_SANDBOX_POOL=off)')
   .option('--state <url>', 'cluster mode: keep state and the async queue in PostgreSQL (postgres://user:pass@host/db) instead of SQLite files in the data folder (default: $KINDLING_STATE)')
   .option('--code <url>', 'cluster mode: keep code packages in an S3-compatible bucket (s3://bucket[/prefix][?endpoint=URL]) instead of the data folder (default: $KINDLING_CODE)')
   .option('--microvm-dir <dir>', 'where the microvm driver keeps its guest image and snapshots (default: $KINDLING_MICROVM_DIR or <data>/microvm)')
@@ -58,6 +59,7 @@ program
   .option('--listen <host:port>', 'where to serve the sandbox API to the manager (port 0 picks a free one)', '127.0.0.1:0')
   .option('--advertise <url>', 'the URL the manager reaches that API at (default: http://<listen host>:<bound port>)')
   .option('--sandbox <driver>', 'namespace, microvm, process or auto, as for kindling up (default: auto)')
+  .option('--no-sandbox-pool', 'no pool of pre-started generic sandboxes, as for kindling up')
   .option('--region <region>', "the manager's region, to sign requests for (default: $KINDLING_REGION or us-east-1)")
   .action((opts: WorkerOptions) => worker(opts));
 

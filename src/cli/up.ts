@@ -19,6 +19,8 @@ export interface UpOptions {
   memory?: string;
   concurrency?: string;
   sandbox?: string;
+  /** false with --no-sandbox-pool. */
+  sandboxPool?: boolean;
   microvmDir?: string;
   state?: string;
   code?: string;
@@ -52,6 +54,7 @@ export async function up(opts: UpOptions): Promise<void> {
     hostMemoryMb: opts.memory !== undefined ? Number(opts.memory) : defaultHostMemoryMb(),
     accountConcurrency: opts.concurrency !== undefined ? Number(opts.concurrency) : ACCOUNT_CONCURRENCY_DEFAULT,
   };
+  if (opts.sandboxPool === false) config.sandboxPool = false;
   if (opts.sandbox !== undefined) {
     if (!(SANDBOX_CHOICES as readonly string[]).includes(opts.sandbox)) {
       console.error(`kindling up: --sandbox takes namespace, microvm, process or auto, not '${opts.sandbox}'.`);

@@ -5,7 +5,7 @@
 import { exitOnSignals } from './signals.js';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { defaultHostMemoryMb, envAccountId, envMicrovmDir, envRegion } from '../config.js';
+import { defaultHostMemoryMb, envAccountId, envMicrovmDir, envRegion, envSandboxPool } from '../config.js';
 import { clientKey } from '../credentials.js';
 import { WorkerHost } from '../host/host.js';
 import { createLogger } from '../log.js';
@@ -25,6 +25,8 @@ export interface WorkerOptions {
   listen: string;
   advertise?: string;
   sandbox?: string;
+  /** false with --no-sandbox-pool. */
+  sandboxPool?: boolean;
   region?: string;
 }
 
@@ -131,6 +133,7 @@ export async function worker(opts: WorkerOptions): Promise<void> {
     code: new ManagerCodeStore(client, registeredId),
     logs,
     account: { region, accountId: envAccountId() },
+    pool: opts.sandboxPool !== false && envSandboxPool() ? {} : false,
   });
   await host.start();
   const token = randomBytes(32).toString('base64url');

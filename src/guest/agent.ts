@@ -9,7 +9,7 @@
 // It imports nothing of the platform but protocol.ts: it also runs inside micro-VMs.
 // First: boot.ts reads the agent's own environment before Init replaces it.
 import './boot.js';
-import { BOOT_IN_VM, type RuntimeHandle } from './boot.js';
+import { BOOT_IN_VM, BOOT_STANDBY, type RuntimeHandle } from './boot.js';
 import { performance } from 'node:perf_hooks';
 import { HostChannel } from './channel.js';
 import { FrameType, type ClockMeta, type CreditMeta, type FilesMeta, type Frame, type InitMeta, type InvokeMeta, type PrepareMeta } from './protocol.js';
@@ -92,6 +92,15 @@ async function init(meta: InitMeta): Promise<void> {
   if (!handle) return;
   runtime = handle;
   for (const f of early.splice(0)) handle.invoke(f.meta as unknown as InvokeMeta, f.payload);
+}
+
+if (BOOT_STANDBY !== undefined && !BOOT_IN_VM) {
+  // A pooled sandbox: what Init would import is loaded now, while no function waits.
+  // (Modules only: nothing of them reads the environment before Init replaces it.)
+  const loading = BOOT_STANDBY === 'nodejs' ? import('./node-runtime.js') : import('./child-runtime.js');
+  void loading.then(() => {
+    if (!initStarted) channel.send(FrameType.Standby, '');
+  });
 }
 
 if (BOOT_IN_VM) {

@@ -8,6 +8,8 @@ export const BOOT_PATH = process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin';
 export const BOOT_PYTHON = process.env.KINDLING_PYTHON || undefined;
 /** Set by the micro-VM's init: this agent is snapshotted once booted, and restored per sandbox. */
 export const BOOT_IN_VM = process.env.KINDLING_VM === '1';
+/** Set by a sandbox pool: started before its function is known; load this runtime family, then say Standby. */
+export const BOOT_STANDBY = process.env.KINDLING_STANDBY || undefined;
 
 export type InvokeHandler = (meta: InvokeMeta, payload: Buffer) => void;
 

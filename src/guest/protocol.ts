@@ -37,6 +37,8 @@ export const FrameType = {
   ResponseEnd: 18,
   /** guest -> host (micro-VMs): Prepare is done; the host answers with Clock at once, so the clock is off by one hop only. */
   Prepared: 19,
+  /** guest -> host (pooled sandboxes): the agent is up, its runtime loaded, and waits for a function's Init. */
+  Standby: 20,
 } as const;
 export type FrameTypeValue = (typeof FrameType)[keyof typeof FrameType];
 

@@ -1,7 +1,7 @@
 // The host's package cache: each package is fetched from the code store once
 // per host, unpacked once, and shared read-only by every sandbox using it.
 import { randomUUID } from 'node:crypto';
-import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CodeStore } from '../store/code.js';
 import { invalidZipFile } from '../errors.js';
@@ -47,11 +47,9 @@ export class CodeCache {
     if (!zip) throw new Error(`code package ${hex} is not in the code store`);
     await mkdir(this.root, { recursive: true });
     const tmp = join(this.root, `.${hex}.${randomUUID()}`);
-    const zipPath = `${tmp}.zip`;
     try {
-      await writeFile(zipPath, zip);
       try {
-        await unpackZip(zipPath, tmp);
+        await unpackZip(zip, tmp);
       } catch (err) {
         // The host's fault (a full disk, ...): not the package's.
         if (typeof (err as NodeJS.ErrnoException).code === 'string' && /^E[A-Z]+$/.test((err as NodeJS.ErrnoException).code!)) throw err;
@@ -60,7 +58,6 @@ export class CodeCache {
       }
       await rename(tmp, dir);
     } finally {
-      await rm(zipPath, { force: true });
       await rm(tmp, { recursive: true, force: true });
     }
     return dir;

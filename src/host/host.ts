@@ -1,13 +1,15 @@
 // A worker host (Lambda's EC2 worker): makes sandboxes through its driver,
 // runs Init (package from the code store into the local cache, runtime start)
-// and hands the ready sandbox to the Worker Manager.
+// and hands the ready sandbox to the Worker Manager. A cold start takes a
+// generic sandbox from the host's pool when it has one (sandbox-pool.ts) and
+// only hands it the code; otherwise it launches one.
 import { randomBytes } from 'node:crypto';
 import type { Account } from '../control/arn.js';
 import type { FunctionVersion } from '../control/model.js';
 import { runtimeInfo } from '../control/runtimes.js';
 import { INIT_TIMEOUT_SECONDS } from '../limits.js';
 import { HostCannotRun, type CreateSandboxOptions } from '../placement/placement.js';
-import { nodeFlagsFor, type DriverName, type SandboxDriver } from '../sandbox/driver.js';
+import { nodeFlagsFor, type DriverName, type FunctionCode, type SandboxDriver, type SandboxProcess } from '../sandbox/driver.js';
 import type { SandboxDrivers } from '../sandbox/drivers.js';
 import { SANDBOX_TAG, type SandboxSettings } from '../sandbox/function-tags.js';
 import type { CodeStore } from '../store/code.js';
@@ -15,6 +17,7 @@ import { base64ToHex } from '../store/code.js';
 import { CodeCache } from './code-cache.js';
 import { lambdaEnvironment, logStreamName } from './environment.js';
 import { OptCache } from './opt-cache.js';
+import { SandboxPool, type PoolKey, type PoolStats, type SandboxPoolOptions } from './sandbox-pool.js';
 import { Sandbox, type FunctionLogSink } from './sandbox.js';
 
 export interface WorkerHostOptions {
@@ -31,7 +34,14 @@ export interface WorkerHostOptions {
   code: CodeStore;
   logs: FunctionLogSink;
   account: Account;
+  /** The pool of generic sandboxes; false: every cold start launches its own (default: a pool). */
+  pool?: SandboxPoolOptions | false;
 }
+
+export type { ColdStartPhases } from './sandbox.js';
+
+/** After a cold start, refills wait this long, so its first invoke is not held up by them. */
+const QUIET_AFTER_COLD_START_MS = 5;
 
 export class WorkerHost {
   readonly id: string;
@@ -40,6 +50,12 @@ export class WorkerHost {
   private readonly cache: CodeCache;
   private readonly opt: OptCache;
   private readonly sandboxes = new Set<Sandbox>();
+  private readonly pool: SandboxPool | undefined;
+  /** Memory of this host's sandboxes, live and being made (what placement reserved here), MB. */
+  private committedMb = 0;
+  /** Cold starts under way, and when the last one ended (the pool refills in between). */
+  private coldStarting = 0;
+  private lastColdStartEnd = 0;
 
   constructor(private readonly opts: WorkerHostOptions) {
     this.id = opts.id;
@@ -47,6 +63,26 @@ export class WorkerHost {
     this.driver = opts.driver;
     this.cache = new CodeCache(`${opts.dir}/code`, opts.code);
     this.opt = new OptCache(`${opts.dir}/opt`, this.cache);
+    if (opts.pool !== false) {
+      this.pool = new SandboxPool(
+        opts.pool ?? {},
+        opts.memoryMb,
+        (mb) => this.committedMb + this.pool!.pooledMb + mb <= this.memoryMb,
+        // Quiet: no cold start under way, and the last one's first invoke likely done.
+        () => this.coldStarting === 0 && performance.now() - this.lastColdStartEnd >= QUIET_AFTER_COLD_START_MS,
+      );
+    }
+  }
+
+  /** The pool's keys, for tests, the bench and the console; empty without a pool. */
+  poolStats(): PoolStats[] {
+    return this.pool?.stats() ?? [];
+  }
+
+  /** Resolves once the pool's sandboxes of this function's key are all at Standby (tests, the bench). */
+  async poolSettled(fn: FunctionVersion, settings: { driver?: DriverName; network?: 'default' | 'none' } = {}): Promise<void> {
+    const driver = settings.driver !== undefined && this.opts.drivers ? await this.opts.drivers.get(settings.driver) : this.driver;
+    await this.pool?.settled(this.poolKey(fn, driver, settings.network));
   }
 
   async start(): Promise<void> {
@@ -70,23 +106,42 @@ export class WorkerHost {
 
   /** Creates a sandbox for a function version and runs its Init. Rejects with InitFailure. */
   async createSandbox(fn: FunctionVersion, opts: CreateSandboxOptions = {}): Promise<Sandbox> {
+    // Placement reserved fn.memorySize here: it counts until the sandbox ends.
+    this.committedMb += fn.memorySize;
+    let counted = true;
+    const uncount = () => {
+      if (counted) this.committedMb -= fn.memorySize;
+      counted = false;
+    };
+    this.coldStarting++;
+    try {
+      const sandbox = await this.makeSandbox(fn, opts);
+      sandbox.onDead(uncount);
+      return sandbox;
+    } catch (err) {
+      uncount();
+      throw err;
+    } finally {
+      this.coldStarting--;
+      this.lastColdStartEnd = performance.now();
+    }
+  }
+
+  private async makeSandbox(fn: FunctionVersion, opts: CreateSandboxOptions): Promise<Sandbox> {
+    const t0 = performance.now();
     const taskRoot = await this.cache.taskRoot(base64ToHex(fn.codeSha256));
     // Layers: unpacked and merged in order into one read-only folder, the sandbox's /opt.
     const layers = fn.layerCode ?? [];
     const opt = layers.length > 0 ? await this.opt.optDir(layers.map((l) => base64ToHex(l.codeSha256))) : undefined;
-    const id = randomBytes(16).toString('hex');
-    const logStream = logStreamName(fn.version, id);
+    const code: FunctionCode = { taskRoot, ...(opt !== undefined ? { opt } : {}) };
+    const t1 = performance.now();
     const settings = opts.settings ?? (await this.opts.sandboxSettings?.(fn)) ?? {};
     const driver = settings.driver !== undefined && this.opts.drivers ? await this.driverFor(settings.driver, this.opts.drivers) : this.driver;
-    const proc = await driver.launch({
-      id,
-      memoryMb: fn.memorySize,
-      ephemeralStorageMb: fn.ephemeralStorageMb,
-      taskRoot,
-      ...(opt !== undefined ? { opt } : {}),
-      nodeFlags: nodeFlagsFor(fn.memorySize),
-      ...(settings.network !== undefined ? { network: settings.network } : {}),
-    });
+    const family = runtimeInfo(fn.runtime)?.family ?? 'provided';
+    const t2 = performance.now();
+    const { id, proc, pooled } = await this.sandboxFor(fn, driver, settings.network, code);
+    const t3 = performance.now();
+    const logStream = logStreamName(fn.version, id);
     const sandbox = new Sandbox(
       { id, functionName: fn.functionName, version: fn.version, memoryMb: fn.memorySize, timeoutSeconds: fn.timeout, logStream },
       proc,
@@ -95,7 +150,6 @@ export class WorkerHost {
     );
     this.sandboxes.add(sandbox);
     sandbox.onDead(() => this.sandboxes.delete(sandbox));
-    const family = runtimeInfo(fn.runtime)?.family ?? 'provided';
     await sandbox.init(
       {
         env: lambdaEnvironment({
@@ -115,9 +169,48 @@ export class WorkerHost {
       },
       INIT_TIMEOUT_SECONDS * 1000,
     );
+    const t4 = performance.now();
+    sandbox.startup = { codeMs: t1 - t0, pooled, sandboxMs: t3 - t2, initMs: t4 - t3, totalMs: t4 - t0 };
     // Provisioned concurrency: Init ran ahead of any invoke, so none reports it.
     if (opts.initializationType === 'provisioned-concurrency') sandbox.markPrewarmed();
     return sandbox;
+  }
+
+  private poolKey(fn: FunctionVersion, driver: SandboxDriver, network: 'default' | 'none' | undefined): PoolKey {
+    return { driver, family: runtimeInfo(fn.runtime)?.family ?? 'provided', memoryMb: fn.memorySize, ephemeralStorageMb: fn.ephemeralStorageMb, network };
+  }
+
+  /** A pooled generic sandbox with the code attached, else a new sandbox launched with it. */
+  private async sandboxFor(
+    fn: FunctionVersion,
+    driver: SandboxDriver,
+    network: 'default' | 'none' | undefined,
+    code: FunctionCode,
+  ): Promise<{ id: string; proc: SandboxProcess; pooled: boolean }> {
+    const generic = this.pool?.take(this.poolKey(fn, driver, network));
+    if (generic) {
+      try {
+        const proc = await generic.attach(code);
+        // One that died meanwhile would fail the function's Init for a reason not its own.
+        if (generic.alive()) return { id: generic.id, proc, pooled: true };
+      } catch {
+        // launched below instead
+      }
+      generic.kill();
+    }
+    // Pooled sandboxes go first when the host is full: they are only spare capacity.
+    const over = this.committedMb + (this.pool?.pooledMb ?? 0) - this.memoryMb;
+    if (over > 0) this.pool?.evict(over);
+    const id = randomBytes(16).toString('hex');
+    const proc = await driver.launch({
+      id,
+      memoryMb: fn.memorySize,
+      ephemeralStorageMb: fn.ephemeralStorageMb,
+      ...code,
+      nodeFlags: nodeFlagsFor(fn.memorySize),
+      ...(network !== undefined ? { network } : {}),
+    });
+    return { id, proc, pooled: false };
   }
 
   private async driverFor(name: DriverName, drivers: SandboxDrivers): Promise<SandboxDriver> {
@@ -130,6 +223,6 @@ export class WorkerHost {
   }
 
   async shutdown(): Promise<void> {
-    await Promise.all([...this.sandboxes].map((s) => s.destroy()));
+    await Promise.all([this.pool?.shutdown(), ...[...this.sandboxes].map((s) => s.destroy())]);
   }
 }

@@ -96,6 +96,20 @@ export interface SandboxHandle {
   onDead(listener: () => void): void;
 }
 
+/** Where one cold start's time went on its host, ms (the bench's breakdown). */
+export interface ColdStartPhases {
+  /** Package from the code store into the host's cache, unpacked (near 0 when cached), and the layers. */
+  codeMs: number;
+  /** True when a pooled generic sandbox took the code; false: launched for this function. */
+  pooled: boolean;
+  /** Taking and attaching a pooled sandbox, or launching one. */
+  sandboxMs: number;
+  /** Init sent to Ready: the agent becoming the function, the runtime start (Node.js itself, when launched), the handler's import. */
+  initMs: number;
+  /** The whole of createSandbox. */
+  totalMs: number;
+}
+
 /** Init could not complete: what the first invoke reports instead of running. */
 export class InitFailure extends Error {
   constructor(
@@ -164,6 +178,8 @@ const CREDIT_BATCH_BYTES = STREAM_WINDOW_BYTES / 4;
 export class Sandbox implements SandboxHandle {
   state: 'init' | 'ready' | 'busy' | 'dead' = 'init';
   lastUsed = Date.now();
+  /** Where its cold start's time went (set by the host once Init is done). */
+  startup: ColdStartPhases | undefined;
   /** Set on a cold sandbox until its first invoke reports it. */
   private pendingInitMs: number | undefined;
   private initLog: string[] = [];

@@ -35,10 +35,11 @@ export function entryTarget(root: string, fileName: string): string {
   return target;
 }
 
-export async function unpackZip(zipPath: string, root: string, maxBytes = UNZIPPED_MAX_BYTES): Promise<{ bytes: number; files: number }> {
+export async function unpackZip(zip: string | Buffer, root: string, maxBytes = UNZIPPED_MAX_BYTES): Promise<{ bytes: number; files: number }> {
   // Read whole (packages are at most 50 MB zipped): an fs round trip per entry made 100,000 entries take a minute.
-  const data = await readFile(zipPath);
-  const zip = await new Promise<yauzl.ZipFile>((ok, fail) =>
+  // A buffer already in memory (the code cache's) is used as it is, not written out and read back.
+  const data = typeof zip === 'string' ? await readFile(zip) : zip;
+  const archive = await new Promise<yauzl.ZipFile>((ok, fail) =>
     yauzl.fromBuffer(data, { lazyEntries: true, validateEntrySizes: true, strictFileNames: false, decodeStrings: true }, (err, z) =>
       err || !z ? fail(err ?? new Error('unreadable zip')) : ok(z),
     ),
@@ -65,12 +66,12 @@ export async function unpackZip(zipPath: string, root: string, maxBytes = UNZIPP
   try {
     await new Promise<void>((done, fail) => {
       // yauzl checks names itself and says so in words; those are the same refusal.
-      zip.on('error', (err: Error) =>
+      archive.on('error', (err: Error) =>
         fail(/invalid relative path|absolute path|invalid characters in fileName/.test(err.message) ? new UnsafePackageError(err.message) : err),
       );
-      zip.on('end', () => done());
-      zip.on('entry', (entry: yauzl.Entry) => {
-        handle(entry).then(() => zip.readEntry(), fail);
+      archive.on('end', () => done());
+      archive.on('entry', (entry: yauzl.Entry) => {
+        handle(entry).then(() => archive.readEntry(), fail);
       });
       const handle = async (entry: yauzl.Entry) => {
         const target = entryTarget(root, entry.fileName);
@@ -86,7 +87,7 @@ export async function unpackZip(zipPath: string, root: string, maxBytes = UNZIPP
         files++;
         await ensureDir(dirname(target));
         const stream = await new Promise<NodeJS.ReadableStream>((ok, fail2) =>
-          zip.openReadStream(entry, (err, s) => (err || !s ? fail2(err ?? new Error('unreadable entry')) : ok(s))),
+          archive.openReadStream(entry, (err, s) => (err || !s ? fail2(err ?? new Error('unreadable entry')) : ok(s))),
         );
         const counter = new Transform({
           transform(chunk: Buffer, _enc, cb) {
@@ -130,12 +131,12 @@ export async function unpackZip(zipPath: string, root: string, maxBytes = UNZIPP
         }
         await pipeline(stream, counter, createWriteStream(target, { mode: fileMode, flags: 'wx' }));
       };
-      zip.readEntry();
+      archive.readEntry();
     });
     await settleWrites();
   } finally {
     await Promise.all(writes);
-    zip.close();
+    archive.close();
   }
   // Links last, so none can redirect a later file write outside the root.
   for (const { target, link } of links) {

@@ -98,6 +98,16 @@ export class SandboxCgroup {
     }
   }
 
+  /** Sets the CPU weight, in v1's shares (2..262144, 1024 = a plain process); v2's cpu.weight as the jailer maps it. */
+  setCpuShares(shares: number): void {
+    try {
+      if (this.v2) writeFileSync(`${ROOT}/kindling/${this.name}/cpu.weight`, String(Math.min(10000, Math.max(1, Math.floor((shares * 100) / 1024)))));
+      else writeFileSync(`${ROOT}/cpu/kindling/${this.name}/cpu.shares`, String(Math.max(2, shares)));
+    } catch {
+      // the sandbox is gone, or no cpu controller
+    }
+  }
+
   /** Removes the cgroup (after the sandbox ended); true when it is gone. */
   remove(): boolean {
     for (const f of [this.current, this.peak, this.events]) f.close();

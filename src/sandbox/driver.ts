@@ -54,11 +54,46 @@ export interface SandboxProcess {
   kill(): void;
 }
 
+/** A sandbox started before its function is known (for a pool): everything of SandboxLaunch but the code. */
+export interface GenericLaunch {
+  id: string;
+  memoryMb: number;
+  ephemeralStorageMb: number;
+  nodeFlags: string[];
+  network?: 'default' | 'none';
+  /** The runtime family the agent loads while it waits (nodejs, python, provided). */
+  family: string;
+}
+
+/** A function's code as the host has it: what a generic sandbox is handed on demand. */
+export interface FunctionCode {
+  /** The unpacked package on the host. */
+  taskRoot: string;
+  /** The merged layers on the host; absent: an empty /opt. */
+  opt?: string;
+}
+
+/** A generic sandbox: isolated and its agent started, waiting for a function. */
+export interface GenericSandbox {
+  readonly id: string;
+  readonly pid: number;
+  readonly exited: Promise<SandboxExit>;
+  /** Resolves once the agent waits for Init (Standby); it may be attached before. */
+  readonly standby: Promise<void>;
+  /** False once it ended (or was killed): never attach it then. */
+  alive(): boolean;
+  /** Makes the code visible inside, read-only and without copying it; once. Rejects when it cannot (kill it then). */
+  attach(code: FunctionCode): Promise<SandboxProcess>;
+  kill(): void;
+}
+
 export interface SandboxDriver {
   readonly name: DriverName;
   /** Whether the driver enforces memory itself (cgroups); the host polls otherwise. */
   readonly enforcesMemory: boolean;
   launch(spec: SandboxLaunch): Promise<SandboxProcess>;
+  /** Starts a generic sandbox (absent: the driver cannot, and its sandboxes are never pooled). */
+  launchGeneric?(spec: GenericLaunch): Promise<GenericSandbox>;
   /** Removes what earlier runs left behind (after a crash of Kindling). */
   cleanup(): Promise<void>;
 }

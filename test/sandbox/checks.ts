@@ -34,8 +34,8 @@ export async function hostSecrets(): Promise<HostSecrets> {
 }
 
 /** A probe and a neighbour with a secret of its own; the neighbour answers before and after. */
-export async function probeAndNeighbour(driver: SandboxDriver, memoryMb?: number): Promise<{ probe: Started; neighbour: Started }> {
-  const opts = memoryMb !== undefined ? { memoryMb } : {};
+export async function probeAndNeighbour(driver: SandboxDriver, memoryMb?: number, pooled = false): Promise<{ probe: Started; neighbour: Started }> {
+  const opts = { ...(memoryMb !== undefined ? { memoryMb } : {}), pooled };
   const [probe, neighbour] = await Promise.all([start(driver, { 'index.mjs': PROBE }, opts), start(driver, { 'index.mjs': PROBE, 'neighbour-secret.txt': 'mine' }, opts)]);
   assert.equal((await invoke(neighbour, { action: 'ping' })).body, 'pong');
   return { probe, neighbour };

@@ -58,7 +58,17 @@ let n = 0;
 export async function start(
   driver: SandboxDriver,
   files: Record<string, string>,
-  opts: { family?: string; handler?: string; memoryMb?: number; tmpMb?: number; network?: SandboxLaunch['network']; timeoutSeconds?: number; env?: Record<string, string> } = {},
+  opts: {
+    family?: string;
+    handler?: string;
+    memoryMb?: number;
+    tmpMb?: number;
+    network?: SandboxLaunch['network'];
+    timeoutSeconds?: number;
+    env?: Record<string, string>;
+    /** Start it generic (launchGeneric, as the host's pool does), then attach the code. */
+    pooled?: boolean;
+  } = {},
 ): Promise<Started> {
   const taskRoot = fixture(files);
   const memoryMb = opts.memoryMb ?? 256;
@@ -72,7 +82,14 @@ export async function start(
     nodeFlags: [`--max-old-space-size=${Math.max(16, Math.floor(memoryMb * 0.9))}`],
   };
   if (opts.network) launch.network = opts.network;
-  const proc = await driver.launch(launch);
+  let proc: SandboxProcess;
+  if (opts.pooled) {
+    const generic = await driver.launchGeneric!({ ...launch, family: opts.family ?? 'nodejs' });
+    await generic.standby;
+    proc = await generic.attach({ taskRoot });
+  } else {
+    proc = await driver.launch(launch);
+  }
   const logs: string[] = [];
   const sandbox = new Sandbox(
     { id, functionName: 'fn', version: '$LATEST', memoryMb, timeoutSeconds: opts.timeoutSeconds ?? 20, logStream: 'stream' },

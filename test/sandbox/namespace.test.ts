@@ -16,7 +16,8 @@ import { checkExitAndSignal, checkPrivilegedCallsRefused, checkPythonAndProvided
 const skip = skipReason();
 const skipNet = skip ?? (nftAvailable() ? undefined : 'nft is not installed (apt-get install nftables)');
 
-describe('namespace sandbox: isolation', { skip: skipNet }, () => {
+// Pooled: a generic sandbox started before its code, which the jailer's attach helper mounts in later.
+for (const pooled of [false, true]) describe(`namespace sandbox: isolation${pooled ? ', pooled (code attached after launch)' : ''}`, { skip: skipNet }, () => {
   const driver = new NamespaceDriver({ defaultNetwork: 'default' });
   let probe: Started;
   let neighbour: Started;
@@ -28,7 +29,7 @@ describe('namespace sandbox: isolation', { skip: skipNet }, () => {
     await driver.cleanup();
     host = await hostSecrets();
     ({ dataDir, hostPort } = host);
-    ({ probe, neighbour } = await probeAndNeighbour(driver));
+    ({ probe, neighbour } = await probeAndNeighbour(driver, undefined, pooled));
   });
 
   after(async () => {
@@ -74,6 +75,15 @@ describe('namespace sandbox: isolation', { skip: skipNet }, () => {
   });
 
   test('cannot write outside /tmp', () => checkWritesOutsideTmpRefused(probe));
+
+  test('its code folder is a read-only mount that receives nothing from the host', async () => {
+    const r = await invoke(probe, { action: 'read', path: '/proc/self/mountinfo' });
+    const line = (r.body.value as string).split('\n').find((l) => l.split(' ')[4] === '/var/task');
+    assert.ok(line, 'no /var/task mount');
+    const [fields] = line.split(' - ');
+    assert.ok(fields!.split(' ')[5]!.split(',').includes('ro'), line);
+    assert.ok(!/ (shared|master):/.test(fields!), `propagates: ${line}`);
+  });
 
   test("cannot reach the host's loopback, the host's own addresses or another sandbox", async () => {
     // 127.0.0.1 is the sandbox's own loopback: nothing of the host's listens there.
