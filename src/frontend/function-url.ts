@@ -112,7 +112,7 @@ export class FunctionUrlServer {
       }
       try {
         const principal = this.verifier.verify(
-          { method, path: a.signedPath, rawQuery: a.rawQuery, headers: req.headers, headersDistinct: req.headersDistinct, body },
+          { method, path: a.signedPath, rawQuery: a.rawQuery, headers: req.headers, rawHeaders: req.rawHeaders, body },
           'lambda',
         );
         iam = {

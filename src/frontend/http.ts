@@ -7,7 +7,7 @@ import type { LambdaError } from '../errors.js';
 import { isLambdaError, methodNotAllowed, missingAuthenticationToken, requestTooLargeForOperation, serviceException, unknownOperation } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { RateLimiter } from './rate-limit.js';
-import { SigV4Verifier, type Principal } from './sigv4.js';
+import { SigV4Verifier, type Prechecked, type Principal } from './sigv4.js';
 
 export interface RequestContext {
   readonly req: IncomingMessage;
@@ -101,14 +101,15 @@ export class HttpFrontend {
           req.resume();
           throw missingAuthenticationToken();
         }
+        let pre: Prechecked;
         try {
-          this.opts.auth.precheck({ method, path, rawQuery, headers: req.headers, headersDistinct: req.headersDistinct }, 'lambda');
+          pre = this.opts.auth.precheck({ method, path, rawQuery, headers: req.headers, rawHeaders: req.rawHeaders }, 'lambda');
         } catch (err) {
           req.resume();
           throw err;
         }
         const body = await readBody(req, res, UNROUTED).catch(() => undefined);
-        if (body) this.authenticate(req, method, path, rawQuery, body, 'lambda');
+        if (body) this.authenticate(req, method, path, rawQuery, body, 'lambda', pre);
       } else {
         req.resume();
       }
@@ -121,16 +122,17 @@ export class HttpFrontend {
       throw missingAuthenticationToken();
     }
     // All of SigV4 but the signature needs no body: a request that cannot verify is refused before it is read.
+    let pre: Prechecked | undefined;
     if (this.opts.auth && !route.public) {
       try {
-        this.opts.auth.precheck({ method, path, rawQuery, headers: req.headers, headersDistinct: req.headersDistinct }, route.authService ?? 'lambda');
+        pre = this.opts.auth.precheck({ method, path, rawQuery, headers: req.headers, rawHeaders: req.rawHeaders }, route.authService ?? 'lambda');
       } catch (err) {
         req.resume();
         throw err;
       }
     }
     const body = route.bodyLimit > 0 ? await readBody(req, res, route) : (req.resume(), EMPTY);
-    const principal = route.public ? undefined : this.authenticate(req, method, path, rawQuery, body, route.authService ?? 'lambda');
+    const principal = route.public ? undefined : this.authenticate(req, method, path, rawQuery, body, route.authService ?? 'lambda', pre);
     if (principal && !route.unthrottled) this.opts.rateLimit?.take(principal.accessKeyId);
     const ctx: RequestContext = {
       req,
@@ -150,9 +152,9 @@ export class HttpFrontend {
     if (!reply.handled) send(res, reply);
   }
 
-  private authenticate(req: IncomingMessage, method: string, path: string, rawQuery: string, body: Buffer, service: string): Principal | undefined {
+  private authenticate(req: IncomingMessage, method: string, path: string, rawQuery: string, body: Buffer, service: string, pre?: Prechecked): Principal | undefined {
     if (!this.opts.auth) return undefined;
-    return this.opts.auth.verify({ method, path, rawQuery, headers: req.headers, headersDistinct: req.headersDistinct, body }, service);
+    return this.opts.auth.verify({ method, path, rawQuery, headers: req.headers, rawHeaders: req.rawHeaders, body }, service, pre);
   }
 
   private fail(res: ServerResponse, requestId: string, err: unknown): void {

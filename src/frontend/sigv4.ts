@@ -47,7 +47,17 @@ export interface SignedRequest {
   headers: IncomingMessage['headers'];
   /** Every value of every header, when the transport gives them (node's headersDistinct). */
   headersDistinct?: Record<string, string[] | undefined>;
+  /**
+   * The headers as received, name then value (node's rawHeaders): read instead of headersDistinct
+   * when given, since node builds headersDistinct anew on every access.
+   */
+  rawHeaders?: string[];
   body: Buffer;
+}
+
+/** What precheck found, handed back to verify so the request is not parsed twice. */
+export interface Prechecked extends Principal {
+  readonly checks: { parsed: Parsed; secret: string; pairs: [string, string][] };
 }
 
 const EMPTY_SHA256 = createHash('sha256').update('').digest('hex');
@@ -56,8 +66,22 @@ const EMPTY_SHA256 = createHash('sha256').update('').digest('hex');
 export const escapeUri = (s: string): string =>
   encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 
+/** Canonical paths of the paths seen lately (an invoke's path repeats for every call of a function). */
+const canonicalPaths = new Map<string, string>();
+const CANONICAL_PATHS_KEPT = 1024;
+
 /** The canonical URI for every service but S3: normalised, then each segment encoded (again). */
 export function canonicalPath(path: string): string {
+  let out = canonicalPaths.get(path);
+  if (out === undefined) {
+    out = canonicalPathOf(path);
+    if (canonicalPaths.size >= CANONICAL_PATHS_KEPT) canonicalPaths.clear();
+    canonicalPaths.set(path, out);
+  }
+  return out;
+}
+
+function canonicalPathOf(path: string): string {
   const segments: string[] = [];
   for (const seg of path.split('/')) {
     if (seg === '' || seg === '.') continue;
@@ -107,8 +131,19 @@ export function canonicalQuery(pairs: [string, string][]): string {
 /** Trimmed, inner runs of whitespace squeezed to one space (the common case allocates nothing). */
 const canonicalValue = (v: string): string => (/^\s|\s$|\s\s|[\t\n\r\f\v]/.test(v) ? v.trim().replace(/\s+/g, ' ') : v);
 
-const headerValue = (req: SignedRequest, name: string): string => {
-  const all = req.headersDistinct?.[name];
+/** Each signed header's values, in the order received, from rawHeaders (names compared lowercase). */
+function rawValues(raw: string[], names: string[]): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const n of names) out.set(n, []);
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const values = out.get(raw[i]!.toLowerCase());
+    if (values) values.push(raw[i + 1]!);
+  }
+  return out;
+}
+
+const headerValue = (req: SignedRequest, name: string, raw: Map<string, string[]> | undefined): string => {
+  const all = raw ? raw.get(name) : req.headersDistinct?.[name];
   if (all && all.length === 1) return canonicalValue(all[0]!);
   const values = all ?? (req.headers[name] === undefined ? [] : ([] as string[]).concat(req.headers[name] as string | string[]));
   return values.map(canonicalValue).join(',');
@@ -167,16 +202,22 @@ export class SigV4Verifier {
    * Everything but the signature itself (the form, the scope, the time, the key), which needs no body:
    * the frontend runs it before it reads one, so a request that cannot verify is refused unread.
    */
-  precheck(req: Omit<SignedRequest, 'body'>, service: string): Principal {
-    return { accessKeyId: this.checked(req, service).parsed.accessKeyId };
+  precheck(req: Omit<SignedRequest, 'body'>, service: string): Prechecked {
+    const checks = this.checked(req, service);
+    return { accessKeyId: checks.parsed.accessKeyId, checks };
   }
 
-  /** The principal of a correctly signed request; throws Lambda's error otherwise. */
-  verify(req: SignedRequest, service: string): Principal {
-    const { parsed, secret, pairs } = this.checked(req, service);
+  /**
+   * The principal of a correctly signed request; throws Lambda's error otherwise. `pre`: what
+   * precheck returned for this same request and service, so its checks are not run again.
+   */
+  verify(req: SignedRequest, service: string, pre?: Prechecked): Principal {
+    const { parsed, secret, pairs } = pre?.checks ?? this.checked(req, service);
 
     // The signature.
-    const canonicalHeaders = parsed.signedHeaders.map((h) => `${h}:${headerValue(req, h)}\n`).join('');
+    const raw = req.rawHeaders ? rawValues(req.rawHeaders, parsed.signedHeaders) : undefined;
+    let canonicalHeaders = '';
+    for (const h of parsed.signedHeaders) canonicalHeaders += `${h}:${headerValue(req, h, raw)}\n`;
     const payloadHash = req.body.length === 0 ? EMPTY_SHA256 : createHash('sha256').update(req.body).digest('hex');
     const canonical = `${req.method}\n${canonicalPath(req.path)}\n${canonicalQuery(pairs)}\n${canonicalHeaders}\n${parsed.signedHeaders.join(';')}\n${payloadHash}`;
     const scope = `${parsed.scopeDate}/${parsed.region}/${parsed.service}/aws4_request`;
