@@ -13,7 +13,7 @@ import { createInterface } from 'node:readline';
 import { CreateFunctionCommand } from '@aws-sdk/client-lambda';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { Pool } from 'undici';
-import { childPids, treePssKb } from '../sandbox/proc-stat.js';
+import { childPids, treePssKb, treeTicks } from '../sandbox/proc-stat.js';
 import { signInvoke, zipOf, type Credentials } from './fixtures.js';
 
 export interface ManyOptions {
@@ -27,6 +27,8 @@ export interface ManyOptions {
 export interface BurstFigures {
   invokes: number;
   succeeded: number;
+  /** Answers with a 5xx status. */
+  fiveHundreds: number;
   errors: Record<string, number>;
   /** From sending all of them to the last answer. */
   allAnsweredMs: number;
@@ -94,11 +96,12 @@ async function createFunction(k: Running, opts: ManyOptions, name: string): Prom
 }
 
 /** n invokes at once (each on its own connection); their statuses and error types, and when the last answered. */
-async function invokeAll(k: Running, opts: ManyOptions, name: string, n: number, payload: unknown): Promise<{ ms: number; ok: number; errors: Record<string, number> }> {
+async function invokeAll(k: Running, opts: ManyOptions, name: string, n: number, payload: unknown): Promise<{ ms: number; ok: number; fiveHundreds: number; errors: Record<string, number> }> {
   const target = await signInvoke(k.url, opts.credentials, opts.region, name, Buffer.from(JSON.stringify(payload)));
   const pool = new Pool(k.url, { connections: n, pipelining: 1 });
   const errors: Record<string, number> = {};
   let ok = 0;
+  let fiveHundreds = 0;
   const t0 = performance.now();
   try {
     await Promise.all(
@@ -108,6 +111,7 @@ async function invokeAll(k: Running, opts: ManyOptions, name: string, n: number,
           const text = await res.body.text();
           if (res.statusCode === 200 && res.headers['x-amz-function-error'] === undefined) ok++;
           else {
+            if (res.statusCode >= 500) fiveHundreds++;
             const type = String(res.headers['x-amzn-errortype'] ?? res.headers['x-amz-function-error'] ?? res.statusCode);
             errors[type] = (errors[type] ?? 0) + 1;
             if (Object.keys(errors).length === 1 && errors[type] === 1) opts.log(`  first error: ${res.statusCode} ${text.slice(0, 200)}`);
@@ -121,7 +125,7 @@ async function invokeAll(k: Running, opts: ManyOptions, name: string, n: number,
   } finally {
     await pool.close();
   }
-  return { ms: performance.now() - t0, ok, errors };
+  return { ms: performance.now() - t0, ok, fiveHundreds, errors };
 }
 
 /** The sandboxes under a Kindling: its children that have children of their own (jailer -> runtime). */
@@ -140,24 +144,6 @@ function rssKb(pid: number): number {
   return m ? Number(m[1]) : 0;
 }
 
-/** CPU ticks used so far by pid and every descendant alive. */
-function treeTicks(pid: number): number {
-  let ticks = 0;
-  const stack = [pid];
-  while (stack.length > 0) {
-    const p = stack.pop()!;
-    try {
-      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(fields[11]) + Number(fields[12]);
-    } catch {
-      continue;
-    }
-    stack.push(...childPids(p));
-  }
-  return ticks;
-}
-
 export async function benchBurst(opts: ManyOptions, n: number): Promise<BurstFigures> {
   // Room for every sandbox's MemorySize (placement reserves it), whatever the machine.
   const k = await startKindling(opts, n * 128 + 2048);
@@ -165,7 +151,7 @@ export async function benchBurst(opts: ManyOptions, n: number): Promise<BurstFig
     await createFunction(k, opts, 'burst');
     opts.log(`burst: ${n} concurrent first invokes of one function ...`);
     const r = await invokeAll(k, opts, 'burst', n, {});
-    return { invokes: n, succeeded: r.ok, errors: r.errors, allAnsweredMs: r.ms, sandboxes: sandboxTrees(k.child.pid!).length };
+    return { invokes: n, succeeded: r.ok, fiveHundreds: r.fiveHundreds, errors: r.errors, allAnsweredMs: r.ms, sandboxes: sandboxTrees(k.child.pid!).length };
   } finally {
     await stopKindling(k);
   }

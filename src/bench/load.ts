@@ -22,7 +22,13 @@ export interface LoadResult {
 export const percentile = (sorted: number[], p: number): number =>
   sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 
-export async function runLoad(target: LoadTarget, concurrency: number, durationMs: number, warmupMs = 1000): Promise<LoadResult> {
+/** Called as the recorded window opens and closes (after the warm-up), e.g. to read CPU counters. */
+export interface LoadWindow {
+  opened?(): void;
+  closed?(): void;
+}
+
+export async function runLoad(target: LoadTarget, concurrency: number, durationMs: number, warmupMs = 1000, window: LoadWindow = {}): Promise<LoadResult> {
   const pool = new Pool(target.origin, { connections: concurrency, pipelining: 1, keepAliveTimeout: 60_000 });
   const latencies: number[] = [];
   let errors = 0;
@@ -43,10 +49,12 @@ export async function runLoad(target: LoadTarget, concurrency: number, durationM
   };
   const workers = Array.from({ length: concurrency }, () => one());
   await new Promise((r) => setTimeout(r, warmupMs));
+  window.opened?.();
   recording = true;
   const start = performance.now();
   await new Promise((r) => setTimeout(r, durationMs));
   recording = false;
+  window.closed?.();
   const seconds = (performance.now() - start) / 1000;
   stop = true;
   await Promise.all(workers);

@@ -1,9 +1,12 @@
-// `npm run bench` / `kindling bench`: Kindling's figures beside a bare Node
-// http server in the same run. Warm sync invoke throughput and latency at
-// concurrency 1 and 50, and client-observed cold starts, with the pool of generic
-// sandboxes and without it (a second Kindling with KINDLING_SANDBOX_POOL=off), and
-// where a cold start's time goes on the host (cold.ts). With --drivers: the
-// sandbox drivers side by side instead (drivers.ts). --cold: the cold starts only.
+// `npm run bench` / `kindling bench`: every figure of issue #7 in one table
+// (summary.ts), each beside its baseline from the same run: warm sync invokes at
+// concurrency 1 and 50 beside a bare Node http server (and the CPU each invoke
+// costs), client-observed cold starts with the pool of generic sandboxes and
+// without it (a second Kindling with KINDLING_SANDBOX_POOL=off), burst, density,
+// and the sandbox drivers side by side (micro-VMs beside namespaces); then the
+// detail tables (where a cold start's time goes on the host, async). --quick: warm
+// and cold only. --cold, --drivers, --burst, --density, --placement, --cluster:
+// that section alone.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,6 +16,8 @@ import { createInterface } from 'node:readline';
 import { CreateFunctionCommand, InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { signInvoke, zipOf } from './fixtures.js';
 import { percentile, runLoad, type LoadResult, type LoadTarget } from './load.js';
+import { summaryRows, summaryTable } from './summary.js';
+import { processTicks, treeTicks } from '../sandbox/proc-stat.js';
 import { asyncRows, benchAsync } from './async.js';
 import { benchDrivers, driverRows } from './drivers.js';
 import { benchPlacement, placementRows } from './placement.js';
@@ -43,6 +48,8 @@ interface Options {
   density?: number;
   /** Only the cold start figures (client-observed with and without the pool, and the breakdown). */
   coldOnly: boolean;
+  /** Warm and cold only: no async, burst, density or drivers sections. */
+  quick: boolean;
   /** --cluster with the cluster's stores: frontends are measured too. */
   state?: string;
   code?: string;
@@ -50,7 +57,7 @@ interface Options {
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { seconds: 10, coldFunctions: 30, json: false, drivers: false, placement: false, cluster: false, coldOnly: false, microvmDir: process.env.KINDLING_MICROVM_DIR || join(tmpdir(), 'kindling-bench-microvm') };
+  const o: Options = { seconds: 10, coldFunctions: 30, json: false, drivers: false, placement: false, cluster: false, coldOnly: false, quick: false, microvmDir: process.env.KINDLING_MICROVM_DIR || join(tmpdir(), 'kindling-bench-microvm') };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--json') o.json = true;
@@ -61,12 +68,13 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--placement') o.placement = true;
     else if (a === '--cluster') o.cluster = true;
     else if (a === '--cold') o.coldOnly = true;
+    else if (a === '--quick') o.quick = true;
     else if (a === '--microvm-dir') o.microvmDir = argv[++i]!;
     else if (a === '--burst') o.burst = /^\d+$/.test(argv[i + 1] ?? '') ? Number(argv[++i]) : 200;
     else if (a === '--density') o.density = /^\d+$/.test(argv[i + 1] ?? '') ? Number(argv[++i]) : 400;
     else if (a === '--state') o.state = argv[++i]!;
     else if (a === '--code') o.code = argv[++i]!;
-    else throw new Error(`unknown option ${a}: use --seconds N, --cold-functions N, --sandbox namespace|microvm|process, --drivers [--microvm-dir DIR], --placement, --cluster [--state URL --code URL], --cold, --burst [N], --density [N], --json`);
+    else throw new Error(`unknown option ${a}: use --seconds N, --cold-functions N, --sandbox namespace|microvm|process, --drivers [--microvm-dir DIR], --placement, --cluster [--state URL --code URL], --cold, --quick, --burst [N], --density [N], --json`);
   }
   return o;
 }
@@ -136,6 +144,16 @@ async function breakdowns(opts: Options, log: (s: string) => void): Promise<Cold
   return out;
 }
 
+const CLK_TCK = 100;
+
+/** Stops a child (once) and waits for it to be gone. */
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const gone = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await gone;
+}
+
 function printTable(rows: string[][]): void {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   for (const r of rows) console.log(r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  '));
@@ -190,14 +208,34 @@ async function main(): Promise<void> {
     const invokeTarget = await signedInvoke(kindling.url, 'noop', Buffer.from('{}'));
     const bareTarget: LoadTarget = { origin: bare.url, path: '/', method: 'POST', headers: { 'content-type': 'application/json' }, body: Buffer.from('{}') };
 
-    const warm: Record<string, { kindling: LoadResult; bare: LoadResult }> = {};
+    const warm: Partial<Record<'c1' | 'c50', { kindling: LoadResult; bare: LoadResult }>> = {};
+    let cpu: { mainUs: number; sandboxesUs: number; bareUs: number } | undefined;
     for (const c of opts.coldOnly ? [] : [1, 50]) {
       log(`warm invokes, concurrency ${c}, ${opts.seconds} s ...`);
+      // CPU of Kindling's main process and of its sandboxes over the recorded window.
+      const kpid = kindling.child.pid!;
+      let main0 = 0;
+      let tree0 = 0;
+      let mainTicks = 0;
+      let treeTicksUsed = 0;
       // Signed afresh per run: Kindling refuses signatures older than 15 minutes (SigV4's skew window).
-      const k = await runLoad(c === 1 ? invokeTarget : await signedInvoke(kindling.url, 'noop', Buffer.from('{}')), c, opts.seconds * 1000);
+      const k = await runLoad(c === 1 ? invokeTarget : await signedInvoke(kindling.url, 'noop', Buffer.from('{}')), c, opts.seconds * 1000, 1000, {
+        opened: () => ((main0 = processTicks(kpid)), (tree0 = treeTicks(kpid))),
+        closed: () => ((mainTicks = processTicks(kpid) - main0), (treeTicksUsed = treeTicks(kpid) - tree0)),
+      });
       log(`bare server, concurrency ${c}, ${opts.seconds} s ...`);
-      const b = await runLoad(bareTarget, c, opts.seconds * 1000);
-      warm[`c${c}`] = { kindling: k, bare: b };
+      let bare0 = 0;
+      let bareTicks = 0;
+      const bpid = bare.child.pid!;
+      const b = await runLoad(bareTarget, c, opts.seconds * 1000, 1000, {
+        opened: () => (bare0 = processTicks(bpid)),
+        closed: () => (bareTicks = processTicks(bpid) - bare0),
+      });
+      warm[c === 1 ? 'c1' : 'c50'] = { kindling: k, bare: b };
+      if (c === 50) {
+        const us = (ticks: number, n: number) => (n > 0 ? (ticks / CLK_TCK / n) * 1e6 : NaN);
+        cpu = { mainUs: us(mainTicks, k.requests), sandboxesUs: us(treeTicksUsed - mainTicks, k.requests), bareUs: us(bareTicks, b.requests) };
+      }
     }
 
     log(`cold starts over ${opts.coldFunctions} new functions, with the pool ...`);
@@ -211,42 +249,57 @@ async function main(): Promise<void> {
     log(`cold starts over ${opts.coldFunctions} new functions, without the pool (a second Kindling) ...`);
     const coldNoPool = await coldStartsWithoutPool(env, opts.sandbox, opts.coldFunctions);
     const breakdown = await breakdowns(opts, log);
-    const asyncFigures = opts.coldOnly ? undefined : await benchAsync({ url: kindling.url, credentials: CREDS, region: REGION, seconds: opts.seconds, log });
+    const full = !opts.coldOnly && !opts.quick;
+    const asyncFigures = full ? await benchAsync({ url: kindling.url, credentials: CREDS, region: REGION, seconds: opts.seconds, log }) : undefined;
+    // The sections below start Kindlings (or sandboxes) of their own: this one stops first.
+    await stop(kindling.child);
+    const many = { bin: BIN, credentials: CREDS, region: REGION, ...(opts.sandbox ? { sandbox: opts.sandbox } : {}), log };
+    const burst = full ? await benchBurst(many, 200) : undefined;
+    const density = full ? await benchDensity(many, 400) : undefined;
+    const drivers = full ? await benchDrivers({ cold: Math.min(opts.coldFunctions, 10), warm: 200, density: 5, microvmDir: opts.microvmDir, log }) : undefined;
+    const figures = (xs: number[]) => ({ functions: xs.length, p50Ms: percentile(xs, 50), p99Ms: percentile(xs, 99) });
+    const measured = {
+      warm,
+      ...(cpu ? { cpu } : {}),
+      cold: figures(cold),
+      coldNoPool: figures(coldNoPool),
+      ...(density ? { density } : {}),
+      ...(burst ? { burst } : {}),
+      ...(drivers ? { drivers: drivers.figures } : {}),
+    };
+    const summary = summaryRows(measured as Parameters<typeof summaryRows>[0]);
     const report = {
       machine: { cpus: (await import('node:os')).cpus().length, node: process.version },
-      warm,
-      cold: { functions: cold.length, p50Ms: percentile(cold, 50), p99Ms: percentile(cold, 99) },
-      coldBurst: { functions: coldBurst.length, p50Ms: percentile(coldBurst, 50), p99Ms: percentile(coldBurst, 99) },
-      coldNoPool: { functions: coldNoPool.length, p50Ms: percentile(coldNoPool, 50), p99Ms: percentile(coldNoPool, 99) },
+      summary,
+      ...measured,
+      coldBurst: figures(coldBurst),
       coldBreakdown: breakdown,
       ...(asyncFigures ? { async: asyncFigures } : {}),
+      ...(drivers && Object.keys(drivers.skipped).length > 0 ? { driversSkipped: drivers.skipped } : {}),
     };
     if (opts.json) {
       console.log(JSON.stringify(report, null, 2));
       return;
     }
+    printTable(summaryTable(summary));
     const f = (n: number, d = 2) => n.toFixed(d);
-    const rows: string[][] = [['figure', 'kindling', 'bare node http', 'ratio / delta']];
-    for (const c of opts.coldOnly ? [] : [1, 50]) {
-      const { kindling: k, bare: b } = warm[`c${c}`]!;
-      rows.push([`warm invokes/s, c=${c}`, f(k.perSecond, 0), f(b.perSecond, 0), `${f((k.perSecond / b.perSecond) * 100, 1)}%`]);
-      rows.push([`warm p50 ms, c=${c}`, f(k.p50Ms, 3), f(b.p50Ms, 3), `+${f(k.p50Ms - b.p50Ms, 3)} ms`]);
-      rows.push([`warm p99 ms, c=${c}`, f(k.p99Ms, 3), f(b.p99Ms, 3), `+${f(k.p99Ms - b.p99Ms, 3)} ms`]);
-      if (k.errors > 0) rows.push([`errors, c=${c}`, String(k.errors), String(b.errors), '']);
+    console.log('');
+    const rows: string[][] = [['more figures', 'kindling', '', '']];
+    rows.push([`cold start p50 / p99 ms, back to back (${coldBurst.length} fns)`, `${f(report.coldBurst.p50Ms)} / ${f(report.coldBurst.p99Ms)}`, '', '']);
+    for (const c of ['c1', 'c50'] as const) {
+      const x = warm[c];
+      if (x && x.kindling.errors > 0) rows.push([`errors, ${c}`, String(x.kindling.errors), String(x.bare.errors), '']);
     }
-    rows.push([`cold start p50 ms (${cold.length} fns)`, f(report.cold.p50Ms), '', 'target < 4 ms']);
-    rows.push([`cold start p99 ms (${cold.length} fns)`, f(report.cold.p99Ms), '', 'target < 20 ms']);
-    rows.push([`cold start p50 / p99 ms, back to back`, `${f(report.coldBurst.p50Ms)} / ${f(report.coldBurst.p99Ms)}`, '', '']);
-    rows.push([`cold start p50 ms, no pool`, f(report.coldNoPool.p50Ms), '', '']);
-    rows.push([`cold start p99 ms, no pool`, f(report.coldNoPool.p99Ms), '', '']);
     if (asyncFigures) for (const [figure, value, target] of asyncRows(asyncFigures)) rows.push([figure!, value!, '', target ? `target ${target}` : '']);
     printTable(rows);
     console.log('');
     printTable(coldRows(breakdown));
+    if (burst) (console.log(''), printTable(burstRows(burst)));
+    if (density) (console.log(''), printTable(densityRows(density)));
+    if (drivers) (console.log(''), printTable(driverRows(drivers)));
   } finally {
-    kindling.child.kill('SIGTERM');
-    bare.child.kill('SIGTERM');
-    await new Promise((r) => kindling.child.once('exit', r));
+    await stop(kindling.child);
+    await stop(bare.child);
     rmSync(dataDir, { recursive: true, force: true });
   }
 }

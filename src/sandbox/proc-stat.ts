@@ -19,6 +19,29 @@ export function childPids(pid: number): number[] {
   }
 }
 
+/** CPU ticks (user + system, 1/100 s) a process has used so far; 0 once it is gone. */
+export function processTicks(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(fields[11]) + Number(fields[12]);
+  } catch {
+    return 0;
+  }
+}
+
+/** CPU ticks used so far by pid and every descendant alive. */
+export function treeTicks(pid: number): number {
+  let ticks = 0;
+  const stack = [pid];
+  while (stack.length > 0) {
+    const p = stack.pop()!;
+    ticks += processTicks(p);
+    stack.push(...childPids(p));
+  }
+  return ticks;
+}
+
 /** Current and peak RSS (KB) of pid and its descendants. */
 export function treeRssKb(pid: number): { rss: number; hwm: number } {
   let rss = 0;
