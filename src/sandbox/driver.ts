@@ -22,9 +22,18 @@ export interface SandboxLaunch {
   network?: 'default' | 'none';
 }
 
-/** The guest agent's Node.js flags for a memory size: a heap that leaves room for the rest. */
+/**
+ * V8's tier-up budget for the guest (bytecode executed before a function is optimised;
+ * V8's default is 67584). A sandbox runs one invoke at a time, so at tens of invokes a
+ * second each, the per-invoke path (the agent's and Node's stream code) stayed in
+ * baseline code for its first 10-20 s: 50 sandboxes under load spent ~170 µs of CPU per
+ * invoke, against ~60-100 µs once optimised. A quarter of the budget gets there sooner.
+ */
+export const GUEST_INTERRUPT_BUDGET = 16_384;
+
+/** The guest agent's Node.js flags for a memory size: a heap that leaves room for the rest, and the tier-up budget. */
 export function nodeFlagsFor(memoryMb: number): string[] {
-  return [`--max-old-space-size=${Math.max(16, Math.floor(memoryMb * 0.9))}`];
+  return [`--max-old-space-size=${Math.max(16, Math.floor(memoryMb * 0.9))}`, `--interrupt-budget=${GUEST_INTERRUPT_BUDGET}`];
 }
 
 export interface SandboxExit {

@@ -13,7 +13,7 @@ import type { FunctionVersion } from '../../src/control/model.js';
 import { WorkerHost } from '../../src/host/host.js';
 import type { Sandbox } from '../../src/host/sandbox.js';
 import { cgroupDirs } from '../../src/sandbox/cgroup.js';
-import type { SandboxDriver } from '../../src/sandbox/driver.js';
+import { GUEST_INTERRUPT_BUDGET, type SandboxDriver } from '../../src/sandbox/driver.js';
 import { NamespaceDriver } from '../../src/sandbox/namespace-driver.js';
 import { ProcessDriver } from '../../src/sandbox/process-driver.js';
 import { FsCodeStore } from '../../src/store/fs-code.js';
@@ -121,7 +121,7 @@ describe('sandbox pool, namespace driver', { skip }, () => {
     assert.equal(out.env.AWS_LAMBDA_LOG_STREAM_NAME, s.identity.logStream);
     // Nothing of the pooled start is left in the function's environment or arguments.
     assert.equal(out.env.KINDLING_STANDBY, undefined);
-    assert.deepEqual(out.execArgv, ['--max-old-space-size=115']);
+    assert.deepEqual(out.execArgv, ['--max-old-space-size=115', `--interrupt-budget=${GUEST_INTERRUPT_BUDGET}`]);
     assert.deepEqual(out.argv, ['/var/runtime/agent.js']);
     assert.equal(out.write, 'EROFS');
     assert.equal(memoryLimitMb(s), 128);
@@ -135,7 +135,7 @@ describe('sandbox pool, namespace driver', { skip }, () => {
     const second = await pooledColdStart(host, await fnWith('big2', { memorySize: 256 }));
     started.push(second);
     assert.equal(memoryLimitMb(second), 256);
-    assert.deepEqual((await run(second)).execArgv, ['--max-old-space-size=230']);
+    assert.deepEqual((await run(second)).execArgv, ['--max-old-space-size=230', `--interrupt-budget=${GUEST_INTERRUPT_BUDGET}`]);
   });
 
   test("two functions never share a sandbox or see each other's code", async () => {
