@@ -205,10 +205,13 @@ async function main(): Promise<void> {
     const client = new LambdaClient({ endpoint: kindling.url, region: REGION, credentials: CREDS, maxAttempts: 1 });
     const zip = await zipOf({ 'index.mjs': NOOP });
     await client.send(new CreateFunctionCommand({ FunctionName: 'noop', Runtime: 'nodejs20.x', Handler: 'index.handler', Role: ROLE, Code: { ZipFile: zip } }));
+    // The same function with a whole vCPU (Lambda's share at 1769 MB): at 128 MB a sandbox gets
+    // 128/1769 of one, and invokes back to back spend it, which is Lambda's CPU model, not overhead.
+    await client.send(new CreateFunctionCommand({ FunctionName: 'noop-vcpu', Runtime: 'nodejs20.x', Handler: 'index.handler', Role: ROLE, MemorySize: 1769, Code: { ZipFile: zip } }));
     const invokeTarget = await signedInvoke(kindling.url, 'noop', Buffer.from('{}'));
     const bareTarget: LoadTarget = { origin: bare.url, path: '/', method: 'POST', headers: { 'content-type': 'application/json' }, body: Buffer.from('{}') };
 
-    const warm: Partial<Record<'c1' | 'c50', { kindling: LoadResult; bare: LoadResult }>> = {};
+    const warm: Partial<Record<'c1' | 'c1vcpu' | 'c50', { kindling: LoadResult; bare: LoadResult }>> = {};
     let cpu: { mainUs: number; sandboxesUs: number; bareUs: number } | undefined;
     for (const c of opts.coldOnly ? [] : [1, 50]) {
       log(`warm invokes, concurrency ${c}, ${opts.seconds} s ...`);
@@ -232,6 +235,10 @@ async function main(): Promise<void> {
         closed: () => (bareTicks = processTicks(bpid) - bare0),
       });
       warm[c === 1 ? 'c1' : 'c50'] = { kindling: k, bare: b };
+      if (c === 1) {
+        log(`warm invokes, concurrency 1, 1769 MB (one vCPU), ${opts.seconds} s ...`);
+        warm.c1vcpu = { kindling: await runLoad(await signedInvoke(kindling.url, 'noop-vcpu', Buffer.from('{}')), 1, opts.seconds * 1000), bare: b };
+      }
       if (c === 50) {
         const us = (ticks: number, n: number) => (n > 0 ? (ticks / CLK_TCK / n) * 1e6 : NaN);
         cpu = { mainUs: us(mainTicks, k.requests), sandboxesUs: us(treeTicksUsed - mainTicks, k.requests), bareUs: us(bareTicks, b.requests) };
@@ -286,7 +293,7 @@ async function main(): Promise<void> {
     console.log('');
     const rows: string[][] = [['more figures', 'kindling', '', '']];
     rows.push([`cold start p50 / p99 ms, back to back (${coldBurst.length} fns)`, `${f(report.coldBurst.p50Ms)} / ${f(report.coldBurst.p99Ms)}`, '', '']);
-    for (const c of ['c1', 'c50'] as const) {
+    for (const c of ['c1', 'c1vcpu', 'c50'] as const) {
       const x = warm[c];
       if (x && x.kindling.errors > 0) rows.push([`errors, ${c}`, String(x.kindling.errors), String(x.bare.errors), '']);
     }
