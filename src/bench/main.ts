@@ -3,7 +3,8 @@
 // concurrency 1 and 50, and client-observed cold starts, with the pool of generic
 // sandboxes and without it (a second Kindling with KINDLING_SANDBOX_POOL=off), and
 // where a cold start's time goes on the host (cold.ts). With --drivers: the
-// sandbox drivers side by side instead (drivers.ts). --cold: the cold starts only.
+// sandbox drivers side by side instead (drivers.ts). --cold: the cold starts only;
+// --cold-python: the Python cold starts only (python-cold.ts).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,6 +20,7 @@ import { benchPlacement, placementRows } from './placement.js';
 import { benchCluster, clusterRows } from './cluster.js';
 import { benchBurst, benchDensity, burstRows, densityRows } from './density.js';
 import { benchColdBreakdown, coldRows, type ColdBreakdown } from './cold.js';
+import { benchPythonCold, pythonColdRows } from './python-cold.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/kindling.js', import.meta.url));
 const BARE = fileURLToPath(new URL('./bare-server.js', import.meta.url));
@@ -43,6 +45,8 @@ interface Options {
   density?: number;
   /** Only the cold start figures (client-observed with and without the pool, and the breakdown). */
   coldOnly: boolean;
+  /** Only the Python cold start figure (with and without the pool). */
+  coldPython: boolean;
   /** --cluster with the cluster's stores: frontends are measured too. */
   state?: string;
   code?: string;
@@ -50,7 +54,7 @@ interface Options {
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { seconds: 10, coldFunctions: 30, json: false, drivers: false, placement: false, cluster: false, coldOnly: false, microvmDir: process.env.KINDLING_MICROVM_DIR || join(tmpdir(), 'kindling-bench-microvm') };
+  const o: Options = { seconds: 10, coldFunctions: 30, json: false, drivers: false, placement: false, cluster: false, coldOnly: false, coldPython: false, microvmDir: process.env.KINDLING_MICROVM_DIR || join(tmpdir(), 'kindling-bench-microvm') };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--json') o.json = true;
@@ -61,12 +65,13 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--placement') o.placement = true;
     else if (a === '--cluster') o.cluster = true;
     else if (a === '--cold') o.coldOnly = true;
+    else if (a === '--cold-python') o.coldPython = true;
     else if (a === '--microvm-dir') o.microvmDir = argv[++i]!;
     else if (a === '--burst') o.burst = /^\d+$/.test(argv[i + 1] ?? '') ? Number(argv[++i]) : 200;
     else if (a === '--density') o.density = /^\d+$/.test(argv[i + 1] ?? '') ? Number(argv[++i]) : 400;
     else if (a === '--state') o.state = argv[++i]!;
     else if (a === '--code') o.code = argv[++i]!;
-    else throw new Error(`unknown option ${a}: use --seconds N, --cold-functions N, --sandbox namespace|microvm|process, --drivers [--microvm-dir DIR], --placement, --cluster [--state URL --code URL], --cold, --burst [N], --density [N], --json`);
+    else throw new Error(`unknown option ${a}: use --seconds N, --cold-functions N, --sandbox namespace|microvm|process, --drivers [--microvm-dir DIR], --placement, --cluster [--state URL --code URL], --cold, --cold-python, --burst [N], --density [N], --json`);
   }
   return o;
 }
@@ -167,6 +172,14 @@ async function main(): Promise<void> {
     else printTable(placementRows(result));
     return;
   }
+  const pythonCold = () =>
+    benchPythonCold({ bin: BIN, credentials: CREDS, region: REGION, functions: opts.coldFunctions, gapMs: COLD_GAP_MS, ...(opts.sandbox ? { sandbox: opts.sandbox } : {}), log: (s) => process.stderr.write(`${s}\n`) });
+  if (opts.coldPython) {
+    const coldPython = await pythonCold();
+    if (opts.json) console.log(JSON.stringify({ coldPython }, null, 2));
+    else printTable([['figure', 'kindling', '', ''], ...pythonColdRows(coldPython)]);
+    return;
+  }
   if (opts.drivers) {
     const result = await benchDrivers({ cold: Math.min(opts.coldFunctions, 10), warm: 200, density: 5, microvmDir: opts.microvmDir, log: (s) => process.stderr.write(`${s}\n`) });
     if (opts.json) console.log(JSON.stringify(result, null, 2));
@@ -211,6 +224,7 @@ async function main(): Promise<void> {
     log(`cold starts over ${opts.coldFunctions} new functions, without the pool (a second Kindling) ...`);
     const coldNoPool = await coldStartsWithoutPool(env, opts.sandbox, opts.coldFunctions);
     const breakdown = await breakdowns(opts, log);
+    const coldPython = await pythonCold();
     const asyncFigures = opts.coldOnly ? undefined : await benchAsync({ url: kindling.url, credentials: CREDS, region: REGION, seconds: opts.seconds, log });
     const report = {
       machine: { cpus: (await import('node:os')).cpus().length, node: process.version },
@@ -219,6 +233,7 @@ async function main(): Promise<void> {
       coldBurst: { functions: coldBurst.length, p50Ms: percentile(coldBurst, 50), p99Ms: percentile(coldBurst, 99) },
       coldNoPool: { functions: coldNoPool.length, p50Ms: percentile(coldNoPool, 50), p99Ms: percentile(coldNoPool, 99) },
       coldBreakdown: breakdown,
+      coldPython,
       ...(asyncFigures ? { async: asyncFigures } : {}),
     };
     if (opts.json) {
@@ -239,6 +254,7 @@ async function main(): Promise<void> {
     rows.push([`cold start p50 / p99 ms, back to back`, `${f(report.coldBurst.p50Ms)} / ${f(report.coldBurst.p99Ms)}`, '', '']);
     rows.push([`cold start p50 ms, no pool`, f(report.coldNoPool.p50Ms), '', '']);
     rows.push([`cold start p99 ms, no pool`, f(report.coldNoPool.p99Ms), '', '']);
+    rows.push(...pythonColdRows(coldPython));
     if (asyncFigures) for (const [figure, value, target] of asyncRows(asyncFigures)) rows.push([figure!, value!, '', target ? `target ${target}` : '']);
     printTable(rows);
     console.log('');
