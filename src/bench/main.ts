@@ -24,6 +24,7 @@ import { benchPlacement, placementRows } from './placement.js';
 import { benchCluster, clusterRows } from './cluster.js';
 import { benchBurst, benchDensity, burstRows, densityRows } from './density.js';
 import { benchColdBreakdown, coldRows, type ColdBreakdown } from './cold.js';
+import { benchPythonCold, pythonColdRows } from './python-cold.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/kindling.js', import.meta.url));
 const BARE = fileURLToPath(new URL('./bare-server.js', import.meta.url));
@@ -50,6 +51,8 @@ interface Options {
   coldOnly: boolean;
   /** Warm and cold only: no async, burst, density or drivers sections. */
   quick: boolean;
+  /** Only the Python cold start figure (with and without the pool). */
+  coldPython: boolean;
   /** --cluster with the cluster's stores: frontends are measured too. */
   state?: string;
   code?: string;
@@ -57,7 +60,7 @@ interface Options {
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { seconds: 10, coldFunctions: 30, json: false, drivers: false, placement: false, cluster: false, coldOnly: false, quick: false, microvmDir: process.env.KINDLING_MICROVM_DIR || join(tmpdir(), 'kindling-bench-microvm') };
+  const o: Options = { seconds: 10, coldFunctions: 30, json: false, drivers: false, placement: false, cluster: false, coldOnly: false, quick: false, coldPython: false, microvmDir: process.env.KINDLING_MICROVM_DIR || join(tmpdir(), 'kindling-bench-microvm') };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--json') o.json = true;
@@ -69,12 +72,13 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--cluster') o.cluster = true;
     else if (a === '--cold') o.coldOnly = true;
     else if (a === '--quick') o.quick = true;
+    else if (a === '--cold-python') o.coldPython = true;
     else if (a === '--microvm-dir') o.microvmDir = argv[++i]!;
     else if (a === '--burst') o.burst = /^\d+$/.test(argv[i + 1] ?? '') ? Number(argv[++i]) : 200;
     else if (a === '--density') o.density = /^\d+$/.test(argv[i + 1] ?? '') ? Number(argv[++i]) : 400;
     else if (a === '--state') o.state = argv[++i]!;
     else if (a === '--code') o.code = argv[++i]!;
-    else throw new Error(`unknown option ${a}: use --seconds N, --cold-functions N, --sandbox namespace|microvm|process, --drivers [--microvm-dir DIR], --placement, --cluster [--state URL --code URL], --cold, --quick, --burst [N], --density [N], --json`);
+    else throw new Error(`unknown option ${a}: use --seconds N, --cold-functions N, --sandbox namespace|microvm|process, --drivers [--microvm-dir DIR], --placement, --cluster [--state URL --code URL], --cold, --cold-python, --quick, --burst [N], --density [N], --json`);
   }
   return o;
 }
@@ -185,6 +189,14 @@ async function main(): Promise<void> {
     else printTable(placementRows(result));
     return;
   }
+  const pythonCold = () =>
+    benchPythonCold({ bin: BIN, credentials: CREDS, region: REGION, functions: opts.coldFunctions, gapMs: COLD_GAP_MS, ...(opts.sandbox ? { sandbox: opts.sandbox } : {}), log: (s) => process.stderr.write(`${s}\n`) });
+  if (opts.coldPython) {
+    const coldPython = await pythonCold();
+    if (opts.json) console.log(JSON.stringify({ coldPython }, null, 2));
+    else printTable([['figure', 'kindling', '', ''], ...pythonColdRows(coldPython)]);
+    return;
+  }
   if (opts.drivers) {
     const result = await benchDrivers({ cold: Math.min(opts.coldFunctions, 10), warm: 200, density: 5, microvmDir: opts.microvmDir, log: (s) => process.stderr.write(`${s}\n`) });
     if (opts.json) console.log(JSON.stringify(result, null, 2));
@@ -260,6 +272,7 @@ async function main(): Promise<void> {
     const asyncFigures = full ? await benchAsync({ url: kindling.url, credentials: CREDS, region: REGION, seconds: opts.seconds, log }) : undefined;
     // The sections below start Kindlings (or sandboxes) of their own: this one stops first.
     await stop(kindling.child);
+    const coldPython = await pythonCold();
     const many = { bin: BIN, credentials: CREDS, region: REGION, ...(opts.sandbox ? { sandbox: opts.sandbox } : {}), log };
     const burst = full ? await benchBurst(many, 200) : undefined;
     const density = full ? await benchDensity(many, 400) : undefined;
@@ -270,6 +283,7 @@ async function main(): Promise<void> {
       ...(cpu ? { cpu } : {}),
       cold: figures(cold),
       coldNoPool: figures(coldNoPool),
+      coldPython,
       ...(density ? { density } : {}),
       ...(burst ? { burst } : {}),
       ...(drivers ? { drivers: drivers.figures } : {}),
@@ -297,6 +311,7 @@ async function main(): Promise<void> {
       const x = warm[c];
       if (x && x.kindling.errors > 0) rows.push([`errors, ${c}`, String(x.kindling.errors), String(x.bare.errors), '']);
     }
+    rows.push(...pythonColdRows(coldPython));
     if (asyncFigures) for (const [figure, value, target] of asyncRows(asyncFigures)) rows.push([figure!, value!, '', target ? `target ${target}` : '']);
     printTable(rows);
     console.log('');

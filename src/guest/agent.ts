@@ -9,7 +9,7 @@
 // It imports nothing of the platform but protocol.ts: it also runs inside micro-VMs.
 // First: boot.ts reads the agent's own environment before Init replaces it.
 import './boot.js';
-import { BOOT_IN_VM, BOOT_STANDBY, type RuntimeHandle } from './boot.js';
+import { BOOT_IN_VM, BOOT_STANDBY, BOOT_STANDBY_ENV, type RuntimeHandle } from './boot.js';
 import { performance } from 'node:perf_hooks';
 import { HostChannel } from './channel.js';
 import { FrameType, type ClockMeta, type CreditMeta, type FilesMeta, type Frame, type InitMeta, type InvokeMeta, type PrepareMeta } from './protocol.js';
@@ -97,7 +97,11 @@ async function init(meta: InitMeta): Promise<void> {
 if (BOOT_STANDBY !== undefined && !BOOT_IN_VM) {
   // A pooled sandbox: what Init would import is loaded now, while no function waits.
   // (Modules only: nothing of them reads the environment before Init replaces it.)
-  const loading = BOOT_STANDBY === 'nodejs' ? import('./node-runtime.js') : import('./child-runtime.js');
+  // python: the interpreter too, started with the environment the host expects (python-standby.ts).
+  const loading =
+    BOOT_STANDBY === 'nodejs'
+      ? import('./node-runtime.js')
+      : import('./child-runtime.js').then((m) => (BOOT_STANDBY === 'python' && BOOT_STANDBY_ENV ? m.prestartPython(channel, BOOT_STANDBY_ENV) : undefined));
   void loading.then(() => {
     if (!initStarted) channel.send(FrameType.Standby, '');
   });

@@ -10,6 +10,19 @@ export const BOOT_PYTHON = process.env.KINDLING_PYTHON || undefined;
 export const BOOT_IN_VM = process.env.KINDLING_VM === '1';
 /** Set by a sandbox pool: started before its function is known; load this runtime family, then say Standby. */
 export const BOOT_STANDBY = process.env.KINDLING_STANDBY || undefined;
+/** A pooled python agent: the environment to start its interpreter with ahead of the function (KINDLING_STANDBY_ENV, JSON). */
+export const BOOT_STANDBY_ENV = standbyEnv(process.env.KINDLING_STANDBY_ENV);
+
+function standbyEnv(text: string | undefined): Record<string, string> | undefined {
+  if (!text) return undefined;
+  try {
+    const env = JSON.parse(text) as unknown;
+    if (typeof env !== 'object' || env === null || Array.isArray(env)) return undefined;
+    return Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => typeof e[1] === 'string'));
+  } catch {
+    return undefined;
+  }
+}
 
 export type InvokeHandler = (meta: InvokeMeta, payload: Buffer) => void;
 

@@ -2,7 +2,8 @@
 // Runtime API this agent serves (runtime-api.ts); its stdout and stderr become Log frames.
 //
 // provided: ${LAMBDA_TASK_ROOT}/bootstrap, else /opt/bootstrap (Lambda's order);
-// python:   python3 -u src/guest/python/bootstrap.py <handler> (Lambda's Python runtime).
+// python:   python3 -u src/guest/python/bootstrap.py <handler> (Lambda's Python runtime);
+//           in a pooled sandbox, the interpreter started ahead (python-standby.ts) when it fits.
 // When the child exits, the agent sends Exit {code, signal} (after its last output)
 // and exits too.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -12,10 +13,11 @@ import { fileURLToPath } from 'node:url';
 import { BOOT_PATH, BOOT_PYTHON, type RuntimeHandle } from './boot.js';
 import type { HostChannel } from './channel.js';
 import { FrameType, type InitMeta } from './protocol.js';
+import { pythonStandby, startPythonStandby } from './python-standby.js';
 import { RuntimeApi } from './runtime-api.js';
 
 /** Lambda's Python runtime loop; it is not compiled: it stays in src/guest/python/. */
-function pythonBootstrap(): string {
+export function pythonBootstrap(): string {
   const candidates = [
     fileURLToPath(new URL('./python/bootstrap.py', import.meta.url)),
     fileURLToPath(new URL('../../../src/guest/python/bootstrap.py', import.meta.url)),
@@ -35,6 +37,15 @@ function findOnPath(name: string, pathList: string): string | undefined {
     }
   }
   return undefined;
+}
+
+/** The interpreter python functions run on, as the agent found it at boot. */
+const bootPython = (): string | undefined => BOOT_PYTHON ?? findOnPath('python3', BOOT_PATH);
+
+/** A pooled python agent: starts the interpreter ahead and warms the Runtime API; resolves once both wait for the function. */
+export async function prestartPython(ch: HostChannel, startEnv: Record<string, string>): Promise<void> {
+  const file = bootPython();
+  await Promise.all([file === undefined ? undefined : startPythonStandby(file, pythonBootstrap(), startEnv), RuntimeApi.warmUp(ch)]);
 }
 
 function isFile(p: string): boolean {
@@ -67,7 +78,7 @@ export async function startChildRuntime(ch: HostChannel, meta: InitMeta, started
   let file: string;
   let args: string[];
   if (meta.family === 'python') {
-    file = BOOT_PYTHON ?? findOnPath('python3', BOOT_PATH) ?? findOnPath('python3', process.env.PATH ?? '') ?? 'python3';
+    file = bootPython() ?? findOnPath('python3', process.env.PATH ?? '') ?? 'python3';
     args = ['-u', pythonBootstrap(), meta.handler];
   } else {
     const candidates = [path.join(meta.taskRoot, 'bootstrap'), path.join(meta.optDir ?? '/opt', 'bootstrap')];
@@ -96,9 +107,12 @@ export async function startChildRuntime(ch: HostChannel, meta: InitMeta, started
   env.AWS_LAMBDA_RUNTIME_API = `127.0.0.1:${port}`;
   process.env.AWS_LAMBDA_RUNTIME_API = env.AWS_LAMBDA_RUNTIME_API;
 
+  // A pooled sandbox's interpreter, already started, if it starts as this one would.
+  const ahead = meta.family === 'python' ? await pythonStandby()?.take(env, meta.handler, meta.taskRoot) : undefined;
+  let spawned = ahead !== undefined;
   let child: ChildProcess;
   try {
-    child = spawn(file, args, { cwd: meta.taskRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    child = ahead ?? spawn(file, args, { cwd: meta.taskRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (err) {
     api.close();
     return initError(execFailure(file, err as NodeJS.ErrnoException), 126);
@@ -111,7 +125,6 @@ export async function startChildRuntime(ch: HostChannel, meta: InitMeta, started
   child.stdout!.on('data', (text: string) => out.write(text));
   child.stderr!.on('data', (text: string) => errOut.write(text));
 
-  let spawned = false;
   let exited = false;
   const onExit = (code: number | null, signal: string | null): void => {
     if (exited) return;

@@ -21,9 +21,19 @@ export interface EnvironmentInput {
   initializationType?: 'on-demand' | 'provisioned-concurrency';
 }
 
-export function lambdaEnvironment({ fn, account, taskRoot, logStream, runtimeDir = RUNTIME_DIR, optDir = '/opt', initializationType = 'on-demand' }: EnvironmentInput): Record<string, string> {
-  const family = runtimeInfo(fn.runtime)?.family ?? 'provided';
-  // Lambda lets a function extend these; the reserved ones below it cannot touch.
+/** Where a runtime sees its code, Kindling's runtimes and the layers. */
+export interface RuntimePaths {
+  taskRoot: string;
+  runtimeDir: string;
+  optDir: string;
+}
+
+/**
+ * The variables Lambda sets that a function may extend (PATH, LANG, TZ,
+ * LD_LIBRARY_PATH, NODE_PATH / PYTHONPATH), before the function's own: also what
+ * a pooled sandbox starts its Python interpreter with ahead of its function.
+ */
+export function extendableEnvironment(family: string, { taskRoot, runtimeDir, optDir }: RuntimePaths): Record<string, string> {
   const extendable: Record<string, string> = {
     PATH: `/usr/local/bin:/usr/bin/:/bin:${optDir}/bin`,
     LANG: 'en_US.UTF-8',
@@ -40,6 +50,13 @@ export function lambdaEnvironment({ fn, account, taskRoot, logStream, runtimeDir
     ].join(':');
   }
   if (family === 'python') extendable.PYTHONPATH = `${optDir}/python`;
+  return extendable;
+}
+
+export function lambdaEnvironment({ fn, account, taskRoot, logStream, runtimeDir = RUNTIME_DIR, optDir = '/opt', initializationType = 'on-demand' }: EnvironmentInput): Record<string, string> {
+  const family = runtimeInfo(fn.runtime)?.family ?? 'provided';
+  // Lambda lets a function extend these; the reserved ones below it cannot touch.
+  const extendable = extendableEnvironment(family, { taskRoot, runtimeDir, optDir });
   const env: Record<string, string> = {
     ...extendable,
     ...(fn.environment ?? {}),

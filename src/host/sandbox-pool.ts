@@ -7,6 +7,7 @@
 // for in a while go.
 import { randomBytes } from 'node:crypto';
 import { nodeFlagsFor, type GenericSandbox, type SandboxDriver } from '../sandbox/driver.js';
+import { extendableEnvironment } from './environment.js';
 import { PoolDemand } from './pool-demand.js';
 
 /** Everything a sandbox is made with before its function is known: what cannot change after launch. */
@@ -227,6 +228,8 @@ export class SandboxPool {
         nodeFlags: nodeFlagsFor(key.memoryMb),
         family: key.family,
         ...(key.network !== undefined ? { network: key.network } : {}),
+        // A python agent starts its interpreter ahead: with the environment its function will most likely have.
+        ...(key.family === 'python' && key.driver.genericPaths ? { runtimeEnv: extendableEnvironment(key.family, key.driver.genericPaths) } : {}),
       });
     } catch {
       s.launching--;

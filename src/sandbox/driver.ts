@@ -72,6 +72,12 @@ export interface GenericLaunch {
   network?: 'default' | 'none';
   /** The runtime family the agent loads while it waits (nodejs, python, provided). */
   family: string;
+  /**
+   * The environment its function's runtime process will most likely start with (Lambda's
+   * extendable variables at the driver's genericPaths): a python agent starts its
+   * interpreter ahead with it, and uses it at Init only if the function's agrees.
+   */
+  runtimeEnv?: Record<string, string>;
 }
 
 /** A function's code as the host has it: what a generic sandbox is handed on demand. */
@@ -103,6 +109,8 @@ export interface SandboxDriver {
   launch(spec: SandboxLaunch): Promise<SandboxProcess>;
   /** Starts a generic sandbox (absent: the driver cannot, and its sandboxes are never pooled). */
   launchGeneric?(spec: GenericLaunch): Promise<GenericSandbox>;
+  /** Where every generic sandbox's function will see its code, runtimes and layers (absent: it depends on the function). */
+  readonly genericPaths?: { taskRoot: string; runtimeDir: string; optDir: string };
   /** Removes what earlier runs left behind (after a crash of Kindling). */
   cleanup(): Promise<void>;
 }

@@ -16,7 +16,7 @@ import { FrameDecoder, FrameType } from '../guest/protocol.js';
 import { SandboxCgroup, cgroupsAvailable, removeLeftoverCgroups } from './cgroup.js';
 import type { FunctionCode, GenericLaunch, GenericSandbox, SandboxDriver, SandboxExit, SandboxLaunch, SandboxProcess } from './driver.js';
 import { allocateNet, removeLeftoverLinks, setupHostNetwork, type HostNetworkOptions, type SandboxNet } from './network.js';
-import { bootEnv } from './process-driver.js';
+import { bootEnv, standbyEnv } from './process-driver.js';
 import { processRunning } from './proc-stat.js';
 import { watchStandby } from './standby.js';
 
@@ -76,6 +76,7 @@ export function cpuFor(memoryMb: number): { quotaUs: number; periodUs: number; s
 export class NamespaceDriver implements SandboxDriver {
   readonly name = 'namespace' as const;
   readonly enforcesMemory = true;
+  readonly genericPaths = { taskRoot: TASK_ROOT_IN_GUEST, runtimeDir: RUNTIME_DIR_IN_GUEST, optDir: '/opt' };
   private readonly jailer: string;
   private readonly guestDir: string;
   private readonly defaultNetwork: 'default' | 'none';
@@ -113,7 +114,7 @@ export class NamespaceDriver implements SandboxDriver {
    */
   async launchGeneric(spec: GenericLaunch): Promise<GenericSandbox> {
     // Starting in the background, it yields the CPU to everything else (cold starts under way first).
-    const jail = await this.jail(spec, ['--control-fd', '4'], [{ KINDLING_STANDBY: spec.family }], spec.nodeFlags, true, IDLE_SHARES);
+    const jail = await this.jail(spec, ['--control-fd', '4'], [standbyEnv(spec)], spec.nodeFlags, true, IDLE_SHARES);
     const control = jail.child.stdio[4] as Duplex;
     control.on('error', () => undefined);
     const watch = watchStandby(jail.stream);

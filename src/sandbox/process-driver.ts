@@ -17,6 +17,12 @@ export const bootEnv = (): Record<string, string> => ({
   TZ: ':UTC',
 });
 
+/** What a generic agent is told before its function is known: its family, and the runtime's likely environment. */
+export const standbyEnv = (spec: GenericLaunch): Record<string, string> => ({
+  KINDLING_STANDBY: spec.family,
+  ...(spec.runtimeEnv !== undefined ? { KINDLING_STANDBY_ENV: JSON.stringify(spec.runtimeEnv) } : {}),
+});
+
 export class ProcessDriver implements SandboxDriver {
   readonly name = 'process' as const;
   readonly enforcesMemory = false;
@@ -28,7 +34,7 @@ export class ProcessDriver implements SandboxDriver {
 
   /** A pooled agent: started in / and told its code at Init (no mount namespace: the host's paths are its paths). */
   async launchGeneric(spec: GenericLaunch): Promise<GenericSandbox> {
-    const agent = spawnAgent(spec.nodeFlags, '/', { ...bootEnv(), KINDLING_STANDBY: spec.family });
+    const agent = spawnAgent(spec.nodeFlags, '/', { ...bootEnv(), ...standbyEnv(spec) });
     const watch = watchStandby(agent.child.stdio[3] as Duplex);
     let attached = false;
     return {

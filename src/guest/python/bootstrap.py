@@ -6,7 +6,8 @@ Started by the guest agent as `python3 -u bootstrap.py <handler>` with the funct
 environment, AWS_LAMBDA_RUNTIME_API included. It loads the handler (`module.function`,
 `dir/module.function`, `pkg.module.function`), then loops: GET next, call the handler,
 POST the response or the error, with Lambda's error bodies, context object and log
-format. Startup is kept short: the Runtime API is spoken over one persistent socket
+format. In a pooled sandbox it is started ahead as `bootstrap.py --standby` and
+waits on fd 3 for its function (_standby below). Startup is kept short: the Runtime API is spoken over one persistent socket
 (a few lines of HTTP/1.1) rather than through http.client, whose imports (email,
 ssl) cost about 15 ms; traceback and decimal are only imported when needed.
 """
@@ -54,13 +55,6 @@ class FaultException(Exception):
 # ---------------------------------------------------------------- JSON
 
 
-# Lambda's python3.12+ runtimes write non-ASCII characters as they are.
-_ENSURE_ASCII = os.environ.get("AWS_EXECUTION_ENV") not in {
-    "AWS_Lambda_python3.12",
-    "AWS_Lambda_python3.13",
-    "AWS_Lambda_python3.14",
-    "AWS_Lambda_python3.15",
-}
 _DECIMAL_MARK = "\x00kindling-decimal\x00"
 
 
@@ -526,8 +520,22 @@ def _get_handler(handler):
 
 # ---------------------------------------------------------------- logging
 
-_LOG_FORMAT_JSON = (os.environ.get("AWS_LAMBDA_LOG_FORMAT") or "").upper() == "JSON"
-_LOG_LEVEL = {None: "", "TRACE": "DEBUG"}.get(os.environ.get("AWS_LAMBDA_LOG_LEVEL"), os.environ.get("AWS_LAMBDA_LOG_LEVEL") or "").upper()
+
+def _read_settings():
+    """What this runtime takes from the function's environment (again after a standby gets its function)."""
+    global _ENSURE_ASCII, _LOG_FORMAT_JSON, _LOG_LEVEL
+    # Lambda's python3.12+ runtimes write non-ASCII characters as they are.
+    _ENSURE_ASCII = os.environ.get("AWS_EXECUTION_ENV") not in {
+        "AWS_Lambda_python3.12",
+        "AWS_Lambda_python3.13",
+        "AWS_Lambda_python3.14",
+        "AWS_Lambda_python3.15",
+    }
+    _LOG_FORMAT_JSON = (os.environ.get("AWS_LAMBDA_LOG_FORMAT") or "").upper() == "JSON"
+    _LOG_LEVEL = {None: "", "TRACE": "DEBUG"}.get(os.environ.get("AWS_LAMBDA_LOG_LEVEL"), os.environ.get("AWS_LAMBDA_LOG_LEVEL") or "").upper()
+
+
+_read_settings()
 
 _GLOBAL_AWS_REQUEST_ID = None
 
@@ -670,7 +678,71 @@ def handle_event_request(client, request_handler, headers, body):
         client.post_invocation_result(invoke_id, result, result_content_type)
 
 
+# ---------------------------------------------------------------- standby
+
+# As the interpreter started: sys.path after the script's folder, and what it was made of.
+_START_PATH = sys.path[1:]
+_START_PYTHONPATH = os.environ.get("PYTHONPATH")
+_START_CWD = os.getcwd()
+# Set by locale coercion (PEP 538) at startup: the agent starts a standby without LC_CTYPE.
+_START_LC_CTYPE = os.environ.get("LC_CTYPE")
+
+
+def _python_path(value, cwd):
+    # As getpath and site make it: absolute, empty entries the working folder.
+    return [os.path.abspath(os.path.join(cwd, p)) for p in value.split(":")] if value else []
+
+
+def _standby(fd):
+    """A pooled sandbox's interpreter: waits for its function, then becomes what
+    `python3 -u bootstrap.py <handler>` started with its environment in its task root
+    would be. The agent only sends a function whose environment agrees with this
+    interpreter's on what Python and glibc read at startup (python-standby.ts)."""
+    os.write(fd, b"standby\n")
+    buf = b""
+    while b"\n" not in buf:
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            sys.exit(0)  # the agent is gone
+        buf += chunk
+    os.close(fd)
+    init = json.loads(buf)
+    env = init["env"]
+    if _START_LC_CTYPE is not None and "LC_CTYPE" not in env:
+        env["LC_CTYPE"] = _START_LC_CTYPE  # last, where setenv put it at startup
+    os.environ.clear()
+    os.environ.update(env)
+    os.chdir(init["taskRoot"])
+    # PYTHONPATH's entries come after the script's folder, duplicates dropped (site.removeduppaths).
+    start = set(_python_path(_START_PYTHONPATH, _START_CWD))
+    rest = []
+    for p in _python_path(env.get("PYTHONPATH"), init["taskRoot"]) + [p for p in _START_PATH if p not in start]:
+        if p not in rest:
+            rest.append(p)
+    sys.path[1:] = rest
+    # Folders that did not exist before the code was mounted (/opt/python) must be looked at again.
+    for path, finder in list(sys.path_importer_cache.items()):
+        if finder is None:
+            del sys.path_importer_cache[path]
+    time.tzset()
+    sys.argv[1:] = [init["handler"]]
+    _read_settings()
+
+
+def _warm_up():
+    # A function's first Init and invoke run Python's compiler and these paths cold: run them now.
+    code = compile('def handler(event, context):\n    return {"ok": True, "n": [1, 2.5, None]}\n', "<standby>", "exec")
+    space = {}
+    exec(code, space)
+    event = unmarshal_request(b'{"warm": [1, 2.5, "x", null, true]}', "application/json")
+    marshal_response(space["handler"](event, None))
+    import importlib  # noqa: F401  (what _get_handler imports)
+
+
 def main():
+    if sys.argv[1:2] == ["--standby"]:
+        _warm_up()
+        _standby(3)
     handler = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("_HANDLER", "")
     task_root = os.environ.get("LAMBDA_TASK_ROOT") or os.getcwd()
     _setup_path(task_root)
