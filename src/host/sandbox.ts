@@ -502,7 +502,7 @@ export class Sandbox implements SandboxHandle {
         requestId: p.req.requestId,
         durationMs,
         memorySizeMb: this.identity.memoryMb,
-        maxMemoryUsedMb: Math.min(this.proc.memory().peakMb || 0, this.identity.memoryMb),
+        maxMemoryUsedMb: Math.min((this.proc.peakMemoryMb ? this.proc.peakMemoryMb() : this.proc.memory().peakMb) || 0, this.identity.memoryMb),
         ...(initDurationMs !== undefined ? { initDurationMs } : {}),
         ...(errorType === FunctionErrorType.Timedout ? { status: 'timeout' as const } : platformError ? { status: 'error' as const, errorType } : {}),
       });

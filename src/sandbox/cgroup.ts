@@ -83,6 +83,11 @@ export class SandboxCgroup {
     this.events = new CgroupFile(`${mem}/${this.v2 ? 'memory.events' : 'memory.oom_control'}`);
   }
 
+  /** Peak memory use, bytes: one read of the peak file (the current use where there is none). */
+  peakBytes(): number {
+    return this.peak.number() || this.current.number();
+  }
+
   memory(): MemoryStats {
     const current = this.current.number();
     return { currentBytes: current, peakBytes: Math.max(current, this.peak.number()), oomKills: this.events.field(OOM_KILL) };

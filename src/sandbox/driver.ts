@@ -58,6 +58,8 @@ export interface SandboxProcess {
   readonly optDirInGuest?: string;
   /** Resident memory of the sandbox, MB: now and at its peak. */
   memory(): { currentMb: number; peakMb: number };
+  /** The peak alone, for the REPORT line after every invoke (cheaper than memory() where it can be). */
+  peakMemoryMb?(): number;
   /** True when the kernel or driver killed it for exceeding its memory. */
   oomKilled(): boolean;
   kill(): void;

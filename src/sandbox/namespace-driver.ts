@@ -198,6 +198,10 @@ export class NamespaceDriver implements SandboxDriver {
       last = { currentBytes: m.currentBytes, peakBytes: Math.max(last.peakBytes, m.peakBytes), oomKills: Math.max(last.oomKills, m.oomKills) };
       return last;
     };
+    const peak = (): number => {
+      if (!ended) last.peakBytes = Math.max(last.peakBytes, cgroup.peakBytes());
+      return last.peakBytes;
+    };
     const exited = new Promise<SandboxExit>((resolve) => {
       let done = false;
       const finish = (exit: SandboxExit) => {
@@ -224,6 +228,7 @@ export class NamespaceDriver implements SandboxDriver {
       pooled: control,
       exited,
       sample,
+      peak,
       killed: false,
       kill() {
         jail.killed = true;
@@ -259,6 +264,8 @@ interface Jail {
   pooled: boolean;
   exited: Promise<SandboxExit>;
   sample(): { currentBytes: number; peakBytes: number; oomKills: number };
+  /** Peak memory, bytes (one cgroup read). */
+  peak(): number;
   killed: boolean;
   kill(): void;
 }
@@ -277,6 +284,7 @@ function processOf(jail: Jail): SandboxProcess {
       const m = jail.sample();
       return { currentMb: Math.ceil(m.currentBytes / 1048576), peakMb: Math.ceil(m.peakBytes / 1048576) };
     },
+    peakMemoryMb: () => Math.ceil(jail.peak() / 1048576),
     oomKilled: () => jail.sample().oomKills > 0,
     kill: () => jail.kill(),
   };

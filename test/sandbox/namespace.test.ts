@@ -133,7 +133,12 @@ describe('namespace sandbox: faults', { skip }, () => {
       assert.match(r.body.errorMessage, /signal: killed/);
       assert.equal(hog.proc.oomKilled(), true);
       assert.ok(hog.proc.memory().peakMb >= 120, `peak ${hog.proc.memory().peakMb}`);
+      // The REPORT line's one-read peak says the same, after the kill and on a live sandbox.
+      assert.ok(hog.proc.peakMemoryMb!() >= 120, `peak ${hog.proc.peakMemoryMb!()}`);
       assert.equal((await invoke(neighbour, { action: 'ping' })).body, 'pong');
+      const livePeak = neighbour.proc.peakMemoryMb!();
+      assert.ok(livePeak > 0 && livePeak <= 128, `peak ${livePeak}`);
+      assert.equal(livePeak, neighbour.proc.memory().peakMb);
       assert.equal(neighbour.proc.oomKilled(), false);
     } finally {
       await Promise.all([hog.close(), neighbour.close()]);
