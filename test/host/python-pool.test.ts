@@ -5,19 +5,14 @@
 // first; on the process driver (whose task root differs per function) and
 // without the pool, python cold starts work as before.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { FunctionVersion } from '../../src/control/model.js';
-import { WorkerHost } from '../../src/host/host.js';
+import type { WorkerHost } from '../../src/host/host.js';
 import { InitFailure, type Sandbox } from '../../src/host/sandbox.js';
 import type { SandboxDriver } from '../../src/sandbox/driver.js';
 import { NamespaceDriver } from '../../src/sandbox/namespace-driver.js';
 import { ProcessDriver } from '../../src/sandbox/process-driver.js';
-import { FsCodeStore } from '../../src/store/fs-code.js';
-import { makeZip } from '../helpers/kindling.js';
-import { functionVersion } from '../helpers/records.js';
+import { poolHosts, pooledColdStart } from '../helpers/pool-hosts.js';
 import { skipReason } from '../sandbox/helpers.js';
 
 const skip = skipReason();
@@ -52,53 +47,18 @@ def handler(event, context):
     }
 `;
 
-let dir: string;
-let code: FsCodeStore;
-const hosts: WorkerHost[] = [];
-
-before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'kindling-pypool-'));
-  code = new FsCodeStore(join(dir, 'store'));
-});
-
-after(async () => {
-  await Promise.all(hosts.map((h) => h.shutdown()));
-  await rm(dir, { recursive: true, force: true });
-});
-
-async function hostOn(driver: SandboxDriver, pool: boolean): Promise<WorkerHost> {
-  const host = new WorkerHost({
-    id: `py${hosts.length}`,
-    memoryMb: 4096,
-    dir: join(dir, `h${hosts.length}`),
-    driver,
-    code,
-    logs: { append: () => undefined },
-    account: { region: 'us-east-1', accountId: '000000000000' },
-    pool: pool ? {} : false,
-  });
-  await host.start();
-  hosts.push(host);
-  return host;
-}
+const hosts = poolHosts('pypool');
+const hostOn = hosts.hostOn;
 
 let n = 0;
 async function fnWith(marker: string, extra: Partial<FunctionVersion> = {}, files: Record<string, string> = { 'index.py': REPORTER(marker) }): Promise<FunctionVersion> {
-  const stored = await code.put(await makeZip({ ...files, [`${marker}.txt`]: marker }));
-  return functionVersion(`py-${marker}-${++n}`, { runtime: 'python3.12', timeout: 10, codeSha256: stored.sha256Base64, codeSize: stored.size, ...extra });
+  return hosts.packaged(`py-${marker}-${++n}`, marker, files, { runtime: 'python3.12', ...extra });
 }
 
 async function run(s: Sandbox, event: unknown = {}): Promise<any> {
   const r = await s.invoke({ requestId: `r${++n}`, payload: Buffer.from(JSON.stringify(event)), invokedFunctionArn: 'arn:aws:lambda:us-east-1:000000000000:function:x', traceId: 'Root=1-0-0', tail: false });
   assert.equal(r.functionError, undefined, r.payload.toString());
   return JSON.parse(r.payload.toString());
-}
-
-async function pooledColdStart(host: WorkerHost, fn: FunctionVersion): Promise<Sandbox> {
-  await host.poolSettled(fn);
-  const s = await host.createSandbox(fn);
-  assert.equal(s.startup?.pooled, true, 'not from the pool');
-  return s;
 }
 
 async function initFailure(host: WorkerHost, fn: FunctionVersion): Promise<InitFailure> {

@@ -5,20 +5,16 @@
 // pool (or with a driver that cannot pool) cold starts launch as before.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { FunctionVersion } from '../../src/control/model.js';
-import { WorkerHost } from '../../src/host/host.js';
+import type { WorkerHost } from '../../src/host/host.js';
 import type { Sandbox } from '../../src/host/sandbox.js';
 import { cgroupDirs } from '../../src/sandbox/cgroup.js';
 import { GUEST_INTERRUPT_BUDGET, type SandboxDriver } from '../../src/sandbox/driver.js';
 import { NamespaceDriver } from '../../src/sandbox/namespace-driver.js';
 import { ProcessDriver } from '../../src/sandbox/process-driver.js';
-import { FsCodeStore } from '../../src/store/fs-code.js';
-import { makeZip } from '../helpers/kindling.js';
-import { functionVersion } from '../helpers/records.js';
+import { poolHosts, pooledColdStart } from '../helpers/pool-hosts.js';
 import { skipReason } from '../sandbox/helpers.js';
 
 const skip = skipReason();
@@ -34,40 +30,12 @@ export const handler = async (event) => {
 };
 `;
 
-let dir: string;
-let code: FsCodeStore;
-const hosts: WorkerHost[] = [];
-
-before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'kindling-pool-'));
-  code = new FsCodeStore(join(dir, 'store'));
-});
-
-after(async () => {
-  await Promise.all(hosts.map((h) => h.shutdown()));
-  await rm(dir, { recursive: true, force: true });
-});
-
-async function hostOn(driver: SandboxDriver, pool: boolean): Promise<WorkerHost> {
-  const host = new WorkerHost({
-    id: `h${hosts.length}`,
-    memoryMb: 4096,
-    dir: join(dir, `h${hosts.length}`),
-    driver,
-    code,
-    logs: { append: () => undefined },
-    account: { region: 'us-east-1', accountId: '000000000000' },
-    pool: pool ? {} : false,
-  });
-  await host.start();
-  hosts.push(host);
-  return host;
-}
+const hosts = poolHosts('pool');
+const hostOn = hosts.hostOn;
 
 let n = 0;
 async function fnWith(marker: string, extra: Partial<FunctionVersion> = {}): Promise<FunctionVersion> {
-  const stored = await code.put(await makeZip({ 'index.mjs': REPORTER(marker), [`${marker}.txt`]: marker }));
-  return functionVersion(`fn-${marker}-${++n}`, { timeout: 10, codeSha256: stored.sha256Base64, codeSize: stored.size, ...extra });
+  return hosts.packaged(`fn-${marker}-${++n}`, marker, { 'index.mjs': REPORTER(marker) }, extra);
 }
 
 async function run(s: Sandbox, event: unknown = {}): Promise<any> {
@@ -77,13 +45,6 @@ async function run(s: Sandbox, event: unknown = {}): Promise<any> {
 }
 
 /** A cold start of fn, after the pool has one of its key ready. */
-async function pooledColdStart(host: WorkerHost, fn: FunctionVersion): Promise<Sandbox> {
-  await host.poolSettled(fn);
-  const s = await host.createSandbox(fn);
-  assert.equal(s.startup?.pooled, true, 'not from the pool');
-  return s;
-}
-
 const memoryLimitMb = (s: Sandbox): number => {
   const dirs = cgroupDirs(`${process.pid}-${s.identity.id}`);
   const v1 = dirs.find((d) => d.includes('/memory/'));
