@@ -62,3 +62,22 @@ export async function pooledColdStart(host: WorkerHost, fn: FunctionVersion): Pr
   assert.equal(s.startup?.pooled, true, 'not from the pool');
   return s;
 }
+
+/**
+ * Inside a describe: a pooled host on the driver whose key is made known by one cold
+ * start of `seed` (never pooled itself); the sandboxes in `started` end after the suite.
+ */
+export function seededPool(hosts: PoolHosts, driver: () => SandboxDriver, seed: () => Promise<FunctionVersion>): { host: () => WorkerHost; started: Sandbox[] } {
+  let host: WorkerHost | undefined;
+  const started: Sandbox[] = [];
+  before(async () => {
+    host = await hosts.hostOn(driver(), true);
+    const first = await host.createSandbox(await seed());
+    assert.equal(first.startup?.pooled, false);
+    started.push(first);
+  });
+  after(async () => {
+    await Promise.all(started.map((s) => s.destroy()));
+  });
+  return { host: () => host!, started };
+}

@@ -12,7 +12,7 @@ import { InitFailure, type Sandbox } from '../../src/host/sandbox.js';
 import type { SandboxDriver } from '../../src/sandbox/driver.js';
 import { NamespaceDriver } from '../../src/sandbox/namespace-driver.js';
 import { ProcessDriver } from '../../src/sandbox/process-driver.js';
-import { poolHosts, pooledColdStart } from '../helpers/pool-hosts.js';
+import { poolHosts, pooledColdStart, seededPool } from '../helpers/pool-hosts.js';
 import { skipReason } from '../sandbox/helpers.js';
 
 const skip = skipReason();
@@ -73,19 +73,12 @@ async function initFailure(host: WorkerHost, fn: FunctionVersion): Promise<InitF
 }
 
 describe('python on the sandbox pool, namespace driver', { skip }, () => {
+  // The key's first cold start is never pooled: it makes the key known.
+  const pool = seededPool(hosts, () => new NamespaceDriver({ defaultNetwork: 'none' }), () => fnWith('seed'));
+  const started = pool.started;
   let host: WorkerHost;
-  const started: Sandbox[] = [];
-
-  before(async () => {
-    host = await hostOn(new NamespaceDriver({ defaultNetwork: 'none' }), true);
-    // The key's first cold start is never pooled: it makes the key (python, 128 MB) known.
-    const seed = await host.createSandbox(await fnWith('seed'));
-    assert.equal(seed.startup?.pooled, false);
-    started.push(seed);
-  });
-
-  after(async () => {
-    await Promise.all(started.map((s) => s.destroy()));
+  before(() => {
+    host = pool.host();
   });
 
   test("the interpreter started ahead serves its function with the function's environment, sys.path and folder", async () => {

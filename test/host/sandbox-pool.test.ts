@@ -14,7 +14,7 @@ import { cgroupDirs } from '../../src/sandbox/cgroup.js';
 import { GUEST_INTERRUPT_BUDGET, type SandboxDriver } from '../../src/sandbox/driver.js';
 import { NamespaceDriver } from '../../src/sandbox/namespace-driver.js';
 import { ProcessDriver } from '../../src/sandbox/process-driver.js';
-import { poolHosts, pooledColdStart } from '../helpers/pool-hosts.js';
+import { poolHosts, pooledColdStart, seededPool } from '../helpers/pool-hosts.js';
 import { skipReason } from '../sandbox/helpers.js';
 
 const skip = skipReason();
@@ -53,19 +53,12 @@ const memoryLimitMb = (s: Sandbox): number => {
 };
 
 describe('sandbox pool, namespace driver', { skip }, () => {
+  // The key's first cold start is never pooled: it makes the key known.
+  const pool = seededPool(hosts, () => new NamespaceDriver({ defaultNetwork: 'none' }), () => fnWith('seed'));
+  const started = pool.started;
   let host: WorkerHost;
-  const started: Sandbox[] = [];
-
-  before(async () => {
-    host = await hostOn(new NamespaceDriver({ defaultNetwork: 'none' }), true);
-    // The key's first cold start is never pooled: it makes the key known.
-    const seed = await host.createSandbox(await fnWith('seed'));
-    assert.equal(seed.startup?.pooled, false);
-    started.push(seed);
-  });
-
-  after(async () => {
-    await Promise.all(started.map((s) => s.destroy()));
+  before(() => {
+    host = pool.host();
   });
 
   test("a first invoke runs on a pooled sandbox with the function's code, environment, task root and memory limit", async () => {
