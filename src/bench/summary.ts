@@ -174,7 +174,7 @@ export function summaryRows(r: SummaryInput): SummaryRow[] {
 }
 
 const digits = (n: number): number => (Math.abs(n) >= 1000 ? 0 : Math.abs(n) >= 100 ? 1 : Math.abs(n) >= 1 ? 2 : 3);
-const num = (n: number): string => n.toFixed(digits(n));
+const num = (n: number): string => (Number.isInteger(n) ? String(n) : n.toFixed(digits(n)));
 
 /** The rows as text cells, a header first. */
 export function summaryTable(rows: SummaryRow[]): string[][] {
