@@ -32,6 +32,7 @@ import { settingsRoutes } from './frontend/settings-routes.js';
 import { ProvisionedConcurrency } from './control/provisioned.js';
 import { provisionedRoutes } from './frontend/provisioned-routes.js';
 import { WorkerHost } from './host/host.js';
+import type { PoolStats } from './host/sandbox-pool.js';
 import { Admission } from './invoke/admission.js';
 import { LocalInvokeBackend, type InvokeBackend } from './invoke/backend.js';
 import { InvokeService } from './invoke/invoke.js';
@@ -98,6 +99,7 @@ export async function startKindling(config: KindlingConfig, log: Logger): Promis
     let backend: InvokeBackend;
     let workerView: WorkerView = NO_WORKERS;
     let hostList: (() => HostInfo[]) | undefined;
+    let pools: (() => PoolStats[]) | undefined;
     let clusterRoutes: Route[] = [];
     if (config.role === 'frontend') {
       // No sandboxes here: the manager admits every invoke and leases it a sandbox on a worker host.
@@ -125,6 +127,7 @@ export async function startKindling(config: KindlingConfig, log: Logger): Promis
       if (localHost) {
         await host.start();
         placement.register(host);
+        pools = () => host.poolStats();
       }
       const workers = new WorkerManager(placement, log, { idleMs: config.sandboxIdleMs });
       const registry = new HostRegistry({ placement, workers, log, settings: sandboxSettings, ...(localHost ? { local: host } : {}) });
@@ -170,7 +173,7 @@ export async function startKindling(config: KindlingConfig, log: Logger): Promis
 
     const verifier = new SigV4Verifier({ region: config.region, keys });
     keys.onDelete((id) => verifier.forget(id));
-    const metrics = new KindlingMetrics({ placement, workers: workerView, asyncQueueDepth: () => events.queue.stats() });
+    const metrics = new KindlingMetrics({ placement, workers: workerView, ...(pools ? { pools } : {}), asyncQueueDepth: () => events.queue.stats() });
     invoker.observer = metrics;
     control.on('change', (c) => {
       if (c.kind === 'deleted') metrics.forget(c.functionName, c.version);

@@ -42,3 +42,12 @@ export async function signInvoke(
   });
   return { path, headers: signed.headers as Record<string, string>, body };
 }
+
+/** Cold starts of a runtime family so far that took a pooled sandbox, and those that found none (from /metrics). */
+export async function poolServed(url: string, family: string): Promise<{ pool: number; launch: number }> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const out = { pool: 0, launch: 0 };
+  const line = new RegExp(`^kindling_sandbox_pool_cold_starts_total\\{key="[^/"]+/${family}/[^"]*",served="(pool|launch)"\\} (\\d+)$`, 'gm');
+  for (const m of text.matchAll(line)) out[m[1] as 'pool' | 'launch'] += Number(m[2]);
+  return out;
+}

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { CreateFunctionCommand, InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
-import { signInvoke, zipOf } from './fixtures.js';
+import { poolServed, signInvoke, zipOf } from './fixtures.js';
 import { percentile, runLoad, type LoadResult, type LoadTarget } from './load.js';
 import { summaryRows, summaryTable } from './summary.js';
 import { processTicks, treeTicks } from '../sandbox/proc-stat.js';
@@ -262,9 +262,12 @@ async function main(): Promise<void> {
     await client.send(new InvokeCommand({ FunctionName: 'noop', Payload: Buffer.from('{}') }));
     await new Promise((r) => setTimeout(r, 500));
     // Paced: one new function every COLD_GAP_MS (the pool refills in between); burst: back to back.
+    const served0 = await poolServed(kindling.url, 'nodejs');
     const cold = await coldStarts(client, opts.coldFunctions, 'cold', COLD_GAP_MS);
+    const served1 = await poolServed(kindling.url, 'nodejs');
     log(`cold starts over ${opts.coldFunctions} new functions, back to back, with the pool ...`);
     const coldBurst = await coldStarts(client, opts.coldFunctions, 'burst');
+    const served2 = await poolServed(kindling.url, 'nodejs');
     log(`cold starts over ${opts.coldFunctions} new functions, without the pool (a second Kindling) ...`);
     const coldNoPool = await coldStartsWithoutPool(env, opts.sandbox, opts.coldFunctions);
     const breakdown = await breakdowns(opts, log);
@@ -281,7 +284,7 @@ async function main(): Promise<void> {
     const measured = {
       warm,
       ...(cpu ? { cpu } : {}),
-      cold: figures(cold),
+      cold: { ...figures(cold), pooled: served1.pool - served0.pool },
       coldNoPool: figures(coldNoPool),
       coldPython,
       ...(density ? { density } : {}),
@@ -293,7 +296,7 @@ async function main(): Promise<void> {
       machine: { cpus: (await import('node:os')).cpus().length, node: process.version },
       summary,
       ...measured,
-      coldBurst: figures(coldBurst),
+      coldBurst: { ...figures(coldBurst), pooled: served2.pool - served1.pool },
       coldBreakdown: breakdown,
       ...(asyncFigures ? { async: asyncFigures } : {}),
       ...(drivers && Object.keys(drivers.skipped).length > 0 ? { driversSkipped: drivers.skipped } : {}),
@@ -306,7 +309,9 @@ async function main(): Promise<void> {
     const f = (n: number, d = 2) => n.toFixed(d);
     console.log('');
     const rows: string[][] = [['more figures', 'kindling', '', '']];
+    rows.push([`cold starts (one every ${COLD_GAP_MS} ms) on a pooled sandbox`, `${report.cold.pooled}/${cold.length}`, '', '']);
     rows.push([`cold start p50 / p99 ms, back to back (${coldBurst.length} fns)`, `${f(report.coldBurst.p50Ms)} / ${f(report.coldBurst.p99Ms)}`, '', '']);
+    rows.push([`  of them on a pooled sandbox`, `${report.coldBurst.pooled}/${coldBurst.length}`, '', '']);
     for (const c of ['c1', 'c1vcpu', 'c50'] as const) {
       const x = warm[c];
       if (x && x.kindling.errors > 0) rows.push([`errors, ${c}`, String(x.kindling.errors), String(x.bare.errors), '']);

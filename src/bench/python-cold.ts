@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { CreateFunctionCommand, InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
-import { zipOf, type Credentials } from './fixtures.js';
+import { poolServed, zipOf, type Credentials } from './fixtures.js';
 import { percentile } from './load.js';
 
 export interface PythonColdOptions {
@@ -28,6 +28,8 @@ export interface ColdFigure {
   functions: number;
   p50Ms: number;
   p99Ms: number;
+  /** Of those cold starts, how many took a pooled sandbox (with the pool). */
+  pooled?: number;
 }
 
 export interface PythonColdFigures {
@@ -42,6 +44,7 @@ const HANDLER = 'def handler(event, context):\n    return {"ok": True, "n": 1}\n
 
 interface Running {
   child: ChildProcess;
+  url: string;
   client: LambdaClient;
   dir: string;
   stopping: boolean;
@@ -74,7 +77,7 @@ async function startKindling(opts: PythonColdOptions, pool: boolean): Promise<Ru
       else reject(new Error(`kindling up exited with ${code ?? signal}`));
     });
   });
-  return Object.assign(state, { child, dir, client: new LambdaClient({ endpoint: url, region: opts.region, credentials: opts.credentials, maxAttempts: 1 }) });
+  return Object.assign(state, { child, dir, url, client: new LambdaClient({ endpoint: url, region: opts.region, credentials: opts.credentials, maxAttempts: 1 }) });
 }
 
 async function stopKindling(k: Running): Promise<void> {
@@ -112,7 +115,10 @@ async function measure(opts: PythonColdOptions, pool: boolean): Promise<ColdFigu
     // The first cold start makes the key (python, 128 MB) known to the pool and pays the server's lazy imports: not a figure.
     await coldStarts(k.client, 1, 'py-seed', 0);
     await new Promise((r) => setTimeout(r, 1000));
-    return figure(await coldStarts(k.client, opts.functions, pool ? 'py-cold' : 'py-cold-nopool', opts.gapMs));
+    const before = pool ? await poolServed(k.url, 'python') : undefined;
+    const out = figure(await coldStarts(k.client, opts.functions, pool ? 'py-cold' : 'py-cold-nopool', opts.gapMs));
+    if (before) out.pooled = (await poolServed(k.url, 'python')).pool - before.pool;
+    return out;
   } finally {
     await stopKindling(k);
   }
@@ -128,6 +134,7 @@ export function pythonColdRows(r: PythonColdFigures): string[][] {
   const f = (n: number) => n.toFixed(2);
   return [
     [`python cold start p50 / p99 ms (${r.pool.functions} fns, ${r.runtime})`, `${f(r.pool.p50Ms)} / ${f(r.pool.p99Ms)}`, '', 'target p50 < 8 ms'],
+    ...(r.pool.pooled !== undefined ? [[`  of them on a pooled sandbox`, `${r.pool.pooled}/${r.pool.functions}`, '', '']] : []),
     [`python cold start p50 / p99 ms, no pool`, `${f(r.noPool.p50Ms)} / ${f(r.noPool.p99Ms)}`, '', ''],
   ];
 }

@@ -47,6 +47,9 @@ interface KeyState {
   launching: number;
   /** Generic sandboxes in a row that died before Standby: the key rests after a few. */
   failures: number;
+  /** Cold starts of this key that took a pooled sandbox, and those that found none (since the key was made). */
+  pooled: number;
+  unpooled: number;
   restUntil: number;
 }
 
@@ -66,6 +69,9 @@ export interface PoolStats {
   coldStartsPerSecond: number;
   /** The pooled sandboxes' processes (ready and starting), for operators and tests. */
   pids: number[];
+  /** Cold starts that took a pooled sandbox, and those that found none (counters). */
+  pooledColdStarts: number;
+  unpooledColdStarts: number;
 }
 
 export class SandboxPool {
@@ -124,6 +130,8 @@ export class SandboxPool {
         break;
       }
     }
+    if (taken) state.pooled++;
+    else state.unpooled++;
     this.fill(state);
     return taken;
   }
@@ -154,6 +162,8 @@ export class SandboxPool {
       target: s.demand.target(now),
       coldStartsPerSecond: s.demand.ratePerSecond(now),
       pids: s.entries.map((e) => e.sandbox.pid),
+      pooledColdStarts: s.pooled,
+      unpooledColdStarts: s.unpooled,
     }));
   }
 
@@ -190,6 +200,8 @@ export class SandboxPool {
         entries: [],
         launching: 0,
         failures: 0,
+        pooled: 0,
+        unpooled: 0,
         restUntil: 0,
       };
       this.keys.set(name, s);

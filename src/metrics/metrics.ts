@@ -5,6 +5,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { FunctionVersion } from '../control/model.js';
 import { isLambdaError } from '../errors.js';
 import type { InvokeObserver, InvokeOutput } from '../invoke/invoke.js';
+import type { PoolStats } from '../host/sandbox-pool.js';
 import type { PlacementService } from '../placement/placement.js';
 import type { WorkerView } from '../workers/manager.js';
 import { FunctionSeries } from './series.js';
@@ -25,6 +26,8 @@ interface Children {
 export interface MetricsSources {
   placement: PlacementService;
   workers: WorkerView;
+  /** This process's worker host's pool of generic sandboxes, per key; absent without a local host. */
+  pools?: () => PoolStats[];
   /** Events waiting in the async queue (all functions); absent when there is no async module. */
   asyncQueueDepth?: () => Promise<{ visible: number; inFlight: number; delayed: number; failed: number }>;
 }
@@ -76,6 +79,34 @@ export class KindlingMetrics implements InvokeObserver {
         this.set({ state: 'busy' }, busy);
       },
     });
+    const pools = sources.pools;
+    if (pools) {
+      new Gauge({
+        name: 'kindling_sandbox_pool_sandboxes',
+        help: 'Generic sandboxes held ahead for cold starts, by pool key (driver/family/memory/tmp/network) and state (ready: at Standby; starting).',
+        labelNames: ['key', 'state'],
+        registers,
+        collect() {
+          this.reset();
+          for (const p of pools()) {
+            this.set({ key: p.key, state: 'ready' }, p.ready);
+            this.set({ key: p.key, state: 'starting' }, p.starting);
+          }
+        },
+      });
+      new Gauge({
+        name: 'kindling_sandbox_pool_cold_starts_total',
+        help: 'Cold starts by pool key and whether a pooled sandbox took them (served: pool) or none was there (served: launch) (a counter).',
+        labelNames: ['key', 'served'],
+        registers,
+        collect() {
+          for (const p of pools()) {
+            this.set({ key: p.key, served: 'pool' }, p.pooledColdStarts);
+            this.set({ key: p.key, served: 'launch' }, p.unpooledColdStarts);
+          }
+        },
+      });
+    }
     new Gauge({
       name: 'kindling_placement_failures_total',
       help: 'New sandboxes refused because no host had room, even after evicting idle ones (a counter).',

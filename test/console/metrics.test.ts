@@ -137,3 +137,38 @@ describe('log retention', () => {
     await assert.rejects(startKindling({ args: ['--log-retention-days', '0'] }), /--log-retention-days takes a number of days above 0/);
   });
 });
+
+describe('metrics of the pool of generic sandboxes', () => {
+  let server: KindlingServer;
+  let client: LambdaClient;
+
+  before(async () => {
+    server = await startKindling();
+    client = lambdaClient(server.url);
+  });
+
+  after(async () => {
+    client?.destroy();
+    await server?.dispose();
+  });
+
+  test("the pool's sandboxes and whether each cold start took one, per pool key", async () => {
+    // Samples of a pool metric for the 128 MB Node.js key, by the value of one label.
+    const poolSamples = async (name: string, label: string): Promise<Record<string, number>> => {
+      const text = await (await fetch(`${server.url}/metrics`)).text();
+      const out: Record<string, number> = {};
+      for (const m of text.matchAll(new RegExp(`^${name}\\{key="[a-z]+/nodejs/128/[^"]*",${label}="(\\w+)"\\} (\\d+)$`, 'gm'))) out[m[1]!] = Number(m[2]);
+      return out;
+    };
+    // The key's first cold start found no pooled sandbox: it made the key known.
+    await create(client, 'first');
+    await invoke(client, 'first', {});
+    assert.deepEqual(await poolSamples('kindling_sandbox_pool_cold_starts_total', 'served'), { pool: 0, launch: 1 });
+    const until = Date.now() + 30_000;
+    while ((await poolSamples('kindling_sandbox_pool_sandboxes', 'state')).ready !== 1 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    assert.equal((await poolSamples('kindling_sandbox_pool_sandboxes', 'state')).ready, 1);
+    await create(client, 'pooled');
+    await invoke(client, 'pooled', {});
+    assert.deepEqual(await poolSamples('kindling_sandbox_pool_cold_starts_total', 'served'), { pool: 1, launch: 1 });
+  });
+});
