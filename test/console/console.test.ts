@@ -296,10 +296,11 @@ describe('the web console', { skip: noBrowser(), timeout: 180_000 }, () => {
     assert.match(requestId, UUID);
     await shot('12-test-invoke-event');
 
-    // It fails once (no retries) and shows up among the failed events.
+    // It fails once (no retries) and shows up among the failed events and in the counts (two
+    // reads, which a refresh may catch either side of the event's move to failed).
     const waitForFailed = async (): Promise<void> => {
       const deadline = Date.now() + 30_000;
-      while (!(await page.$('tr.failed-event'))) {
+      while (!(await page.$('tr.failed-event')) || (await page.textContent('[data-count=Failed] b')) !== '1') {
         assert.ok(Date.now() < deadline, 'the failed event did not show up');
         await page.click('#failed-refresh');
         await page.waitForTimeout(250);
