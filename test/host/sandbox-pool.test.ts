@@ -120,6 +120,11 @@ describe('sandbox pool, namespace driver', { skip }, () => {
     await host.poolSettled(fn);
     const key = host.poolStats().find((k) => k.key.startsWith('namespace/nodejs/128/'))!;
     for (const pid of key.pids) process.kill(pid, 'SIGKILL');
+    // Once their ends are seen (a death in the instant of a take is caught after attach instead).
+    const until = Date.now() + 10_000;
+    const stillPooled = () => (host.poolStats().find((k) => k.key === key.key)?.pids ?? []).filter((p) => key.pids.includes(p));
+    while (stillPooled().length > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(stillPooled(), []);
     const s = await host.createSandbox(fn);
     started.push(s);
     assert.ok(!key.pids.includes(s.pid));
