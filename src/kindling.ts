@@ -39,7 +39,8 @@ import { InvokeService } from './invoke/invoke.js';
 import { PlacementService } from './placement/placement.js';
 import { selectDriver } from './sandbox/select.js';
 import { SandboxDrivers } from './sandbox/drivers.js';
-import { sandboxSettingsFromTags } from './sandbox/function-tags.js';
+import { sandboxSettingsFromTags, type SandboxSettings } from './sandbox/function-tags.js';
+import { LambdaError } from './errors.js';
 import { openDataDir, type DataDir } from './store/datadir.js';
 import type { LogStore } from './store/logs.js';
 import { openStores } from './store/open.js';
@@ -101,6 +102,9 @@ export async function startKindling(config: KindlingConfig, log: Logger): Promis
     let hostList: (() => HostInfo[]) | undefined;
     let pools: (() => PoolStats[]) | undefined;
     let clusterRoutes: Route[] = [];
+    /** Sandbox settings (kindling:* tags) per function, dropped whenever it changes. */
+    const settingsCache = new Map<string, Promise<SandboxSettings>>();
+    control.on('change', (c) => settingsCache.delete(c.functionName));
     if (config.role === 'frontend') {
       // No sandboxes here: the manager admits every invoke and leases it a sandbox on a worker host.
       const link = new FrontendLink(new ManagerClient(config.managerUrl!, root.key, config.region, { connections: 64 }), `http://${config.host}:${config.port}`, log);
@@ -109,7 +113,16 @@ export async function startKindling(config: KindlingConfig, log: Logger): Promis
       provisioned = new ProvisionedConcurrency(control, state, stores.provisioned, link, config.accountConcurrency);
       backend = link;
     } else {
-      const sandboxSettings = async (fn: FunctionVersion) => sandboxSettingsFromTags((await control.getFunctionRecord({ name: fn.functionName })).tags);
+      // A function's tags, read once per change of it rather than at every cold start.
+      const sandboxSettings = (fn: FunctionVersion): Promise<SandboxSettings> => {
+        let p = settingsCache.get(fn.functionName);
+        if (!p) {
+          p = control.getFunctionRecord({ name: fn.functionName }).then((r) => sandboxSettingsFromTags(r.tags));
+          settingsCache.set(fn.functionName, p);
+          p.catch(() => settingsCache.delete(fn.functionName));
+        }
+        return p;
+      };
       const host = new WorkerHost({
         id: 'local',
         memoryMb: config.hostMemoryMb,
@@ -128,6 +141,14 @@ export async function startKindling(config: KindlingConfig, log: Logger): Promis
         await host.start();
         placement.register(host);
         pools = () => host.poolStats();
+        // A function just created or changed: its package unpacked and a sandbox of its kind ready
+        // before its first invoke. Only this process's own host (joined hosts fetch at the cold start).
+        const failed = (err: unknown, what: object) => {
+          log[err instanceof LambdaError ? 'debug' : 'warn']({ err, ...what }, 'could not prepare code ahead; the first invoke that needs it tries again');
+        };
+        // Small packages from the moment they are validated (function code and layers), the rest with their function.
+        control.on('package', ({ sha256Hex, zip }) => host.preparePackage(sha256Hex, zip).catch((err: unknown) => failed(err, { sha256Hex })));
+        control.on('prepare', ({ fn, zip }) => host.prepare(fn, zip).catch((err: unknown) => failed(err, { functionName: fn.functionName })));
       }
       const workers = new WorkerManager(placement, log, { idleMs: config.sandboxIdleMs });
       const registry = new HostRegistry({ placement, workers, log, settings: sandboxSettings, ...(localHost ? { local: host } : {}) });
@@ -183,7 +204,10 @@ export async function startKindling(config: KindlingConfig, log: Logger): Promis
     const feed = await stores.changeFeed(
       {
         remote: (c) => control.emit('change', c),
-        resync: () => invoker.forgetAll(),
+        resync: () => {
+          settingsCache.clear();
+          invoker.forgetAll();
+        },
       },
       (err) => log.warn({ err }, 'could not tell the cluster about a function change'),
     );

@@ -2,7 +2,10 @@
 // process, through the real components (placement, the Worker Manager, a worker
 // host with its code cache, pool and the default sandbox driver), with the pool
 // and without it. Each cold start is a new function with its own package, as in
-// the client-observed figure; they come `gapMs` apart.
+// the client-observed figure; they come `gapMs` apart. With the pool the package is
+// prepared ahead, as CreateFunction does (host.prepare); without it, it is not, so
+// that column shows what fetching and unpacking cost on the invoke path. Init to
+// Ready is split by the guest's own timestamps.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,6 +37,13 @@ export interface ColdBreakdown {
   code: PhaseFigures;
   sandbox: PhaseFigures;
   init: PhaseFigures;
+  /** Init to Ready, split: Init frame to the agent, becoming the function, the handler's import, Ready frame to the host. */
+  initIn: PhaseFigures;
+  become: PhaseFigures;
+  handler: PhaseFigures;
+  readyOut: PhaseFigures;
+  /** host.prepare (the package fetched and unpacked ahead, off the invoke path); 0 when not prepared. */
+  prepared: PhaseFigures;
   /** The first invoke on the new sandbox (after Ready). */
   firstInvoke: PhaseFigures;
   /** acquire() and the first invoke. */
@@ -91,7 +101,19 @@ export async function benchColdBreakdown(opts: { pool: boolean; starts: number; 
   const placement = new PlacementService();
   placement.register(host);
   const workers = new WorkerManager(placement, log, { idleMs: 600_000 });
-  const rows = { placement: [] as number[], code: [] as number[], sandbox: [] as number[], init: [] as number[], firstInvoke: [] as number[], total: [] as number[] };
+  const rows = {
+    placement: [] as number[],
+    code: [] as number[],
+    sandbox: [] as number[],
+    init: [] as number[],
+    initIn: [] as number[],
+    become: [] as number[],
+    handler: [] as number[],
+    readyOut: [] as number[],
+    prepared: [] as number[],
+    firstInvoke: [] as number[],
+    total: [] as number[],
+  };
   let pooled = 0;
   try {
     const fns: FunctionVersion[] = [];
@@ -99,8 +121,12 @@ export async function benchColdBreakdown(opts: { pool: boolean; starts: number; 
       const stored = await code.put(await zipOf({ 'index.mjs': `${NOOP}// ${i} ${randomUUID()}\n` }));
       fns.push(fnOf(`cold-${i}`, stored.sha256Base64, stored.size));
     }
-    // The first cold start of the key is never pooled (no demand seen yet); it seeds the pool.
+    // The first cold start of the key is not a figure: it seeds the pool (prepared, it takes a sandbox still starting).
     for (const [i, fn] of fns.entries()) {
+      // What CreateFunction starts (the package here comes from the code store, not the request).
+      const p0 = performance.now();
+      if (opts.pool) await host.prepare(fn);
+      const prepared = opts.pool ? performance.now() - p0 : 0;
       const t0 = performance.now();
       const lease = await workers.acquire(fn);
       const t1 = performance.now();
@@ -118,6 +144,13 @@ export async function benchColdBreakdown(opts: { pool: boolean; starts: number; 
       rows.code.push(phases.codeMs);
       rows.sandbox.push(phases.sandboxMs);
       rows.init.push(phases.initMs);
+      if (phases.guest) {
+        rows.initIn.push(phases.guest.initInMs);
+        rows.become.push(phases.guest.becomeMs);
+        rows.handler.push(phases.guest.handlerMs);
+        rows.readyOut.push(phases.guest.readyOutMs);
+      }
+      rows.prepared.push(prepared);
       rows.firstInvoke.push(t2 - t1);
       rows.total.push(t2 - t0);
       await new Promise((r) => setTimeout(r, opts.gapMs));
@@ -136,6 +169,11 @@ export async function benchColdBreakdown(opts: { pool: boolean; starts: number; 
     code: figures(rows.code),
     sandbox: figures(rows.sandbox),
     init: figures(rows.init),
+    initIn: figures(rows.initIn),
+    become: figures(rows.become),
+    handler: figures(rows.handler),
+    readyOut: figures(rows.readyOut),
+    prepared: figures(rows.prepared),
     firstInvoke: figures(rows.firstInvoke),
     total: figures(rows.total),
   };
@@ -146,9 +184,14 @@ export function coldRows(runs: ColdBreakdown[]): string[][] {
   const f = (p: PhaseFigures) => `${p.p50Ms.toFixed(2)} / ${p.p99Ms.toFixed(2)}`;
   const rows: string[][] = [['cold start phase, p50 / p99 ms', ...runs.map((r) => `${r.driver}, ${r.pool ? 'pool' : 'no pool'}`)]];
   rows.push(['placement + Worker Manager', ...runs.map((r) => f(r.placement))]);
-  rows.push(['code fetch + unpack', ...runs.map((r) => f(r.code))]);
+  rows.push(['code prepared ahead (CreateFunction)', ...runs.map((r) => f(r.prepared))]);
+  rows.push(['code fetch + unpack (invoke path)', ...runs.map((r) => f(r.code))]);
   rows.push(['take pooled + attach / launch', ...runs.map((r) => f(r.sandbox))]);
-  rows.push(['Init to Ready (handler import)', ...runs.map((r) => f(r.init))]);
+  rows.push(['Init to Ready', ...runs.map((r) => f(r.init))]);
+  rows.push(['  Init frame to the agent (no pool: Node.js start)', ...runs.map((r) => f(r.initIn))]);
+  rows.push(['  agent becomes the function', ...runs.map((r) => f(r.become))]);
+  rows.push(['  handler import', ...runs.map((r) => f(r.handler))]);
+  rows.push(['  Ready frame to the host', ...runs.map((r) => f(r.readyOut))]);
   rows.push(['first invoke', ...runs.map((r) => f(r.firstInvoke))]);
   rows.push(['total (host side)', ...runs.map((r) => f(r.total))]);
   rows.push(['cold starts on a pooled sandbox', ...runs.map((r) => `${r.pooled}/${r.starts}`)]);

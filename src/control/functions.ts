@@ -1,7 +1,7 @@
 // The control plane for functions: CreateFunction, GetFunction, Update*,
 // DeleteFunction, ListFunctions, PublishVersion. Validates as Lambda does,
 // keeps metadata in the state store and packages in the code store.
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import {
   functionNotFound,
@@ -55,6 +55,30 @@ export interface ControlPlaneDeps {
   accountConcurrency?: number;
 }
 
+/**
+ * A function version whose code or sandbox settings were just set (CreateFunction,
+ * UpdateFunctionCode, UpdateFunctionConfiguration): its first invoke is likely soon,
+ * so a worker host may get its package and a sandbox ready ahead (Lambda's Pending).
+ */
+export interface FunctionToPrepare {
+  fn: FunctionVersion;
+  /** The package's bytes, when this request uploaded them (saves the host a code store read). */
+  zip?: Buffer;
+}
+
+/** A package just uploaded and validated (a function's or a layer's), before it is stored. */
+export interface PackageToPrepare {
+  sha256Hex: string;
+  zip: Buffer;
+}
+
+/**
+ * Packages up to this size are announced (the 'package' event) as soon as they are
+ * validated, so a host unpacks them while the call stores them; hashing them twice
+ * (here and in the code store) costs nothing at this size.
+ */
+const EARLY_PREPARE_MAX_BYTES = 1024 * 1024;
+
 type Json = Record<string, unknown>;
 
 /** Resolves a function's Layers and says which packages layers still hold (control/layers.ts). */
@@ -63,7 +87,7 @@ export interface LayerResolver {
   codeInUse(codeSha256: string): Promise<boolean>;
 }
 
-export class ControlPlane extends EventEmitter<{ change: [FunctionChange] }> {
+export class ControlPlane extends EventEmitter<{ change: [FunctionChange]; prepare: [FunctionToPrepare]; package: [PackageToPrepare] }> {
   readonly account: Account;
   private readonly state: StateStore;
   private readonly code: CodeStore;
@@ -287,6 +311,7 @@ export class ControlPlane extends EventEmitter<{ change: [FunctionChange] }> {
       throw resourceConflict(`Function already exist: ${name.name}`);
     }
     this.emit('change', { kind: 'created', functionName: name.name, version: LATEST });
+    this.emit('prepare', { fn: latest, zip: stored.zip });
     if (publish) return this.publish(fn.functionName, {});
     return latest;
   }
@@ -312,6 +337,7 @@ export class ControlPlane extends EventEmitter<{ change: [FunctionChange] }> {
       if (current) this.checkCombinedSize(await this.unzippedSizeOf(current), layerCode);
     }
 
+    const committed = (next: FunctionVersion) => this.emit('prepare', { fn: next });
     return this.mutateLatest(ref, revisionId, (v) => {
       const next: FunctionVersion = { ...v };
       if (role !== undefined) next.role = role;
@@ -338,7 +364,7 @@ export class ControlPlane extends EventEmitter<{ change: [FunctionChange] }> {
       }
       if (settings.logging !== undefined) next.logging = { ...v.logging, ...settings.logging } as FunctionVersion['logging'];
       return next;
-    });
+    }, { committed });
   }
 
   // --- UpdateFunctionCode ---
@@ -358,13 +384,18 @@ export class ControlPlane extends EventEmitter<{ change: [FunctionChange] }> {
     const stored = await this.storeZip(body);
     const current = await this.state.getVersion(ref.name, LATEST);
     if (current) this.checkCombinedSize(stored.unzippedSize, current.layerCode ?? []);
-    const updated = await this.mutateLatest(ref, revisionId, (v) => ({
-      ...v,
-      codeSha256: stored.sha256Base64,
-      codeSize: stored.size,
-      unzippedSize: stored.unzippedSize,
-      ...(architectures ? { architectures } : {}),
-    }));
+    const updated = await this.mutateLatest(
+      ref,
+      revisionId,
+      (v) => ({
+        ...v,
+        codeSha256: stored.sha256Base64,
+        codeSize: stored.size,
+        unzippedSize: stored.unzippedSize,
+        ...(architectures ? { architectures } : {}),
+      }),
+      { committed: (next) => this.emit('prepare', { fn: next, zip: stored.zip }) },
+    );
     if (publish) return this.publish(ref.name, {});
     return updated;
   }
@@ -379,7 +410,7 @@ export class ControlPlane extends EventEmitter<{ change: [FunctionChange] }> {
     ref: FunctionRef,
     expectedRevision: string | undefined,
     change: (v: FunctionVersion) => FunctionVersion,
-    opts: { keepLastModified?: boolean } = {},
+    opts: { keepLastModified?: boolean; committed?: (next: FunctionVersion) => void } = {},
   ): Promise<FunctionVersion> {
     if (ref.qualifier !== undefined && ref.qualifier !== LATEST) {
       throw invalidParameterValue('Only $LATEST can be changed: published versions are immutable.');
@@ -391,6 +422,8 @@ export class ControlPlane extends EventEmitter<{ change: [FunctionChange] }> {
       const next = { ...change(current), lastModified: opts.keepLastModified ? current.lastModified : lambdaTimestamp(), revisionId: randomUUID() };
       if (await this.state.putVersion(next, current.revisionId)) {
         this.emit('change', { kind: opts.keepLastModified ? 'configured' : 'updated', functionName: ref.name, version: LATEST });
+        // Before the old package is collected: preparing the new one need not wait for that.
+        opts.committed?.(next);
         await this.collectVersionCode(current);
         return next;
       }
@@ -523,7 +556,7 @@ export class ControlPlane extends EventEmitter<{ change: [FunctionChange] }> {
   }
 
   /** Validates and stores a Code / Content member's inline zip (functions and layers). */
-  async storeZip(code: Json): Promise<{ sha256Hex: string; sha256Base64: string; size: number; unzippedSize: number }> {
+  async storeZip(code: Json): Promise<{ sha256Hex: string; sha256Base64: string; size: number; unzippedSize: number; zip: Buffer }> {
     if (code.S3Bucket !== undefined || code.S3Key !== undefined || code.ImageUri !== undefined) {
       throw invalidParameterValue('Kindling takes the deployment package inline: send it as Code.ZipFile.');
     }
@@ -550,7 +583,8 @@ export class ControlPlane extends EventEmitter<{ change: [FunctionChange] }> {
     if (summary.unzippedSize > limits.UNZIPPED_MAX_BYTES) {
       throw invalidParameterValue(`Unzipped size must be smaller than ${limits.UNZIPPED_MAX_BYTES} bytes`);
     }
-    return { ...(await this.code.put(zip)), unzippedSize: summary.unzippedSize };
+    if (zip.length <= EARLY_PREPARE_MAX_BYTES) this.emit('package', { sha256Hex: createHash('sha256').update(zip).digest('hex'), zip });
+    return { ...(await this.code.put(zip)), unzippedSize: summary.unzippedSize, zip };
   }
 
   /** Removes a package from the code store (layers call this once nothing uses it). */

@@ -16,6 +16,8 @@ import { FrameType, type ClockMeta, type CreditMeta, type FilesMeta, type Frame,
 import { prepare, receiveFiles, setClock, vmFailure } from './vm.js';
 
 let runtime: RuntimeHandle | undefined;
+/** The Node.js runtime, loaded and prepared at Standby (Init then needs no import). */
+let nodeRuntime: typeof import('./node-runtime.js') | undefined;
 let initStarted = false;
 const early: Frame[] = [];
 
@@ -57,8 +59,10 @@ function initError(errorType: string, errorMessage: string): void {
 }
 
 function becomeFunction(meta: InitMeta): void {
-  for (const key of Object.keys(process.env)) delete process.env[key];
-  for (const [key, value] of Object.entries(meta.env ?? {})) process.env[key] = value;
+  // Replaced whole, touching only what differs: each write is a setenv, and TZ's resets the time zone.
+  const env = meta.env ?? {};
+  for (const key of Object.keys(process.env)) if (!Object.hasOwn(env, key)) delete process.env[key];
+  for (const [key, value] of Object.entries(env)) if (process.env[key] !== value) process.env[key] = value;
   // What every runtime reads, when the host did not set them itself.
   if (process.env._HANDLER === undefined) process.env._HANDLER = meta.handler;
   if (process.env.LAMBDA_TASK_ROOT === undefined) process.env.LAMBDA_TASK_ROOT = meta.taskRoot;
@@ -80,7 +84,7 @@ async function init(meta: InitMeta): Promise<void> {
   }
   let handle: RuntimeHandle | undefined;
   if (meta.family === 'nodejs') {
-    const { startNodeRuntime } = await import('./node-runtime.js');
+    const { startNodeRuntime } = nodeRuntime ?? (await import('./node-runtime.js'));
     handle = await startNodeRuntime(channel, meta, started);
   } else if (meta.family === 'provided' || meta.family === 'python') {
     const { startChildRuntime } = await import('./child-runtime.js');
@@ -96,11 +100,14 @@ async function init(meta: InitMeta): Promise<void> {
 
 if (BOOT_STANDBY !== undefined && !BOOT_IN_VM) {
   // A pooled sandbox: what Init would import is loaded now, while no function waits.
-  // (Modules only: nothing of them reads the environment before Init replaces it.)
+  // (Nothing of it reads the environment, which Init replaces.)
   // python: the interpreter too, started with the environment the host expects (python-standby.ts).
   const loading =
     BOOT_STANDBY === 'nodejs'
-      ? import('./node-runtime.js')
+      ? import('./node-runtime.js').then(async (m) => {
+          await m.prepareNodeRuntime();
+          nodeRuntime = m;
+        })
       : import('./child-runtime.js').then((m) => (BOOT_STANDBY === 'python' && BOOT_STANDBY_ENV ? m.prestartPython(channel, BOOT_STANDBY_ENV) : undefined));
   void loading.then(() => {
     if (!initStarted) channel.send(FrameType.Standby, '');

@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { HandlerNotFound, ImportModuleError, MalformedHandlerName, MalformedStreamingHandler, UserCodeSyntaxError } from './node-errors.js';
 
 const require = createRequire(import.meta.url);
@@ -96,6 +96,29 @@ async function loadUserApp(appRoot: string, moduleRoot: string, module: string):
     if (e instanceof SyntaxError) throw new UserCodeSyntaxError(e as unknown as string);
     if ((e as { code?: unknown })?.code === 'MODULE_NOT_FOUND') throw new ImportModuleError(e as string);
     throw e;
+  }
+}
+
+/** An ES module of the runtime's own, loaded as a handler would be: warms the loader before any function. */
+const WARMUP_MODULE = fileURLToPath(new URL('./node-warmup.js', import.meta.url));
+
+/**
+ * Runs the handler import's paths once, so that V8 has compiled them and Node has
+ * loaded what they use before a function's Init: Lambda's lookup over a module
+ * that is not there (fs checks, Node's own resolution), then an ES module load.
+ */
+export async function warmLoader(): Promise<void> {
+  const dir = path.dirname(WARMUP_MODULE);
+  try {
+    await loadHandler(dir, 'node-warmup-absent.handler');
+  } catch {
+    // Expected: Runtime.ImportModuleError.
+  }
+  try {
+    await tryAwaitImport(WARMUP_MODULE);
+    handlerMetadata(async () => null);
+  } catch {
+    // Only a warm-up: the handler's import says what is wrong, if anything.
   }
 }
 

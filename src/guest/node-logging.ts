@@ -120,7 +120,8 @@ function rawWrite(w: LineWriter): Write {
   } as Write;
 }
 
-export function patchConsole(ch: HostChannel): void {
+// In parentheses: V8 compiles it when the module loads (at Standby), not at its first call during Init.
+export const patchConsole = (function patchConsole(ch: HostChannel): void {
   jsonFormat = process.env.AWS_LAMBDA_LOG_FORMAT?.toUpperCase() === 'JSON';
   const log = jsonFormat ? jsonLogger(ch) : textLogger(ch);
   const min = LEVELS[process.env.AWS_LAMBDA_LOG_LEVEL?.toUpperCase() ?? ''] ?? LEVELS.TRACE!;
@@ -138,4 +139,4 @@ export function patchConsole(ch: HostChannel): void {
 
   process.stdout.write = rawWrite(ch.lineWriter());
   process.stderr.write = rawWrite(ch.lineWriter());
-}
+});

@@ -93,6 +93,8 @@ export interface ClockMeta {
 
 export interface ReadyMeta {
   initDurationMs: number;
+  /** Epoch ms (timeOrigin + now) of Init's steps in the guest, for the host's cold start breakdown. */
+  at?: { received: number; become: number; handler: number; ready: number };
 }
 
 export interface InvokeMeta {

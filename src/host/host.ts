@@ -18,7 +18,8 @@ import { CodeCache } from './code-cache.js';
 import { lambdaEnvironment, logStreamName } from './environment.js';
 import { OptCache } from './opt-cache.js';
 import { SandboxPool, type PoolKey, type PoolStats, type SandboxPoolOptions } from './sandbox-pool.js';
-import { Sandbox, type FunctionLogSink } from './sandbox.js';
+import { Sandbox, type FunctionLogSink, type GuestInitPhases } from './sandbox.js';
+import type { InitMeta, ReadyMeta } from '../guest/protocol.js';
 
 export interface WorkerHostOptions {
   id: string;
@@ -91,6 +92,34 @@ export class WorkerHost {
     await this.opt.clear();
   }
 
+  /**
+   * Gets a function version ready before its first invoke, as Lambda does while a
+   * function is Pending: its package (and layers) unpacked into this host's cache,
+   * and its pool key wanted, so a generic sandbox waits for it. Best effort: a cold
+   * start that comes first joins the unpack under way; one that fails is tried
+   * again by the cold start. `zip`: the package's bytes, when the caller has them.
+   */
+  async prepare(fn: FunctionVersion, zip?: Buffer): Promise<void> {
+    const work: Promise<unknown>[] = [this.cache.prepare(base64ToHex(fn.codeSha256), zip)];
+    const layers = fn.layerCode ?? [];
+    if (layers.length > 0) work.push(this.opt.optDir(layers.map((l) => base64ToHex(l.codeSha256)), true));
+    // After this turn: a launch blocks the event loop a few ms, and the caller's response goes first.
+    // (The pool is only an optimisation: a driver that cannot run fn fails its invoke, not this.)
+    if (this.pool) work.push(new Promise((r) => setImmediate(r)).then(() => this.expectColdStart(fn)).catch(() => undefined));
+    await Promise.all(work);
+  }
+
+  /** Unpacks a package just uploaded (a function's or a layer's) into this host's cache, before any function uses it. */
+  async preparePackage(sha256Hex: string, zip: Buffer): Promise<void> {
+    await this.cache.prepare(sha256Hex, zip);
+  }
+
+  private async expectColdStart(fn: FunctionVersion): Promise<void> {
+    const settings = (await this.opts.sandboxSettings?.(fn)) ?? {};
+    const driver = settings.driver !== undefined && this.opts.drivers ? await this.opts.drivers.get(settings.driver) : this.driver;
+    this.pool?.expect(this.poolKey(fn, driver, settings.network));
+  }
+
   cachesCode(codeSha256: string): boolean {
     return this.cache.has(base64ToHex(codeSha256));
   }
@@ -129,17 +158,24 @@ export class WorkerHost {
 
   private async makeSandbox(fn: FunctionVersion, opts: CreateSandboxOptions): Promise<Sandbox> {
     const t0 = performance.now();
+    // Read side by side with the code (a state store round trip when not cached).
+    const settingsRead = opts.settings !== undefined ? undefined : this.opts.sandboxSettings?.(fn);
+    settingsRead?.catch(() => undefined);
     const taskRoot = await this.cache.taskRoot(base64ToHex(fn.codeSha256));
     // Layers: unpacked and merged in order into one read-only folder, the sandbox's /opt.
     const layers = fn.layerCode ?? [];
     const opt = layers.length > 0 ? await this.opt.optDir(layers.map((l) => base64ToHex(l.codeSha256))) : undefined;
     const code: FunctionCode = { taskRoot, ...(opt !== undefined ? { opt } : {}) };
     const t1 = performance.now();
-    const settings = opts.settings ?? (await this.opts.sandboxSettings?.(fn)) ?? {};
+    const settings = opts.settings ?? (await settingsRead) ?? {};
     const driver = settings.driver !== undefined && this.opts.drivers ? await this.driverFor(settings.driver, this.opts.drivers) : this.driver;
     const family = runtimeInfo(fn.runtime)?.family ?? 'provided';
     const t2 = performance.now();
-    const { id, proc, pooled } = await this.sandboxFor(fn, driver, settings.network, code);
+    const key = this.poolKey(fn, driver, settings.network);
+    const { id, proc, pooled } = await this.sandboxFor(fn, key, code).catch((err: unknown) => {
+      this.pool?.refill(key);
+      throw err;
+    });
     const t3 = performance.now();
     const logStream = logStreamName(fn.version, id);
     const sandbox = new Sandbox(
@@ -150,27 +186,31 @@ export class WorkerHost {
     );
     this.sandboxes.add(sandbox);
     sandbox.onDead(() => this.sandboxes.delete(sandbox));
-    await sandbox.init(
-      {
-        env: lambdaEnvironment({
-          fn,
-          account: this.opts.account,
-          taskRoot: proc.taskRootInGuest,
-          logStream,
-          ...(opts.initializationType !== undefined ? { initializationType: opts.initializationType } : {}),
-          ...(proc.runtimeDirInGuest !== undefined ? { runtimeDir: proc.runtimeDirInGuest } : {}),
-          ...(proc.optDirInGuest !== undefined ? { optDir: proc.optDirInGuest } : {}),
-        }),
-        family,
-        handler: fn.handler,
+    const initMeta: InitMeta = {
+      env: lambdaEnvironment({
+        fn,
+        account: this.opts.account,
         taskRoot: proc.taskRootInGuest,
+        logStream,
+        ...(opts.initializationType !== undefined ? { initializationType: opts.initializationType } : {}),
+        ...(proc.runtimeDirInGuest !== undefined ? { runtimeDir: proc.runtimeDirInGuest } : {}),
         ...(proc.optDirInGuest !== undefined ? { optDir: proc.optDirInGuest } : {}),
-        runtimeApiListen: proc.runtimeApiListen,
-      },
-      INIT_TIMEOUT_SECONDS * 1000,
-    );
+      }),
+      family,
+      handler: fn.handler,
+      taskRoot: proc.taskRootInGuest,
+      ...(proc.optDirInGuest !== undefined ? { optDir: proc.optDirInGuest } : {}),
+      runtimeApiListen: proc.runtimeApiListen,
+    };
+    const initSentAt = performance.timeOrigin + performance.now();
+    const ready = sandbox.init(initMeta, INIT_TIMEOUT_SECONDS * 1000);
+    // The pool refills now, while the guest runs its Init: a launch blocks this event loop a few
+    // ms (fork, exec), and before the attach that was all the cold start's own time.
+    this.pool?.refill(key);
+    await ready;
     const t4 = performance.now();
-    sandbox.startup = { codeMs: t1 - t0, pooled, sandboxMs: t3 - t2, initMs: t4 - t3, totalMs: t4 - t0 };
+    const guest = guestPhases(sandbox.readyFrame, initSentAt);
+    sandbox.startup = { codeMs: t1 - t0, pooled, sandboxMs: t3 - t2, initMs: t4 - t3, totalMs: t4 - t0, ...(guest ? { guest } : {}) };
     // Provisioned concurrency: Init ran ahead of any invoke, so none reports it.
     if (opts.initializationType === 'provisioned-concurrency') sandbox.markPrewarmed();
     return sandbox;
@@ -181,13 +221,10 @@ export class WorkerHost {
   }
 
   /** A pooled generic sandbox with the code attached, else a new sandbox launched with it. */
-  private async sandboxFor(
-    fn: FunctionVersion,
-    driver: SandboxDriver,
-    network: 'default' | 'none' | undefined,
-    code: FunctionCode,
-  ): Promise<{ id: string; proc: SandboxProcess; pooled: boolean }> {
-    const generic = this.pool?.take(this.poolKey(fn, driver, network));
+  private async sandboxFor(fn: FunctionVersion, key: PoolKey, code: FunctionCode): Promise<{ id: string; proc: SandboxProcess; pooled: boolean }> {
+    const { driver, network } = key;
+    // Refilled by the caller once the Init is sent.
+    const generic = this.pool?.take(key, false);
     if (generic) {
       try {
         const proc = await generic.attach(code);
@@ -225,4 +262,13 @@ export class WorkerHost {
   async shutdown(): Promise<void> {
     await Promise.all([this.pool?.shutdown(), ...[...this.sandboxes].map((s) => s.destroy())]);
   }
+}
+
+/** Init to Ready as the guest's timestamps split it (agents that send none: undefined). */
+function guestPhases(ready: Sandbox['readyFrame'], sentAtMs: number): GuestInitPhases | undefined {
+  const at = ready?.meta.at as ReadyMeta['at'] | undefined;
+  if (!ready || typeof at?.received !== 'number') return undefined;
+  const phases = { initInMs: at.received - sentAtMs, becomeMs: at.become - at.received, handlerMs: at.handler - at.become, readyOutMs: ready.atMs - at.ready };
+  // A guest on another clock (a micro-VM's) says nothing comparable.
+  return Object.values(phases).every((ms) => ms >= 0) ? phases : undefined;
 }

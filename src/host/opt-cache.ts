@@ -16,28 +16,30 @@ export class OptCache {
     private readonly packages: CodeCache,
   ) {}
 
-  /** The merged /opt of these layer packages (hex SHA-256s, in the function's order). */
-  async optDir(layerHexes: string[]): Promise<string> {
-    if (layerHexes.length === 1) return this.packages.taskRoot(layerHexes[0]!);
+  /** The merged /opt of these layer packages (hex SHA-256s, in the function's order); `ahead`: prepared before any sandbox asks. */
+  async optDir(layerHexes: string[], ahead = false): Promise<string> {
+    const get = ahead ? (hex: string) => this.packages.prepare(hex) : (hex: string) => this.packages.taskRoot(hex);
+    if (layerHexes.length === 1) return get(layerHexes[0]!);
+    if (!ahead) for (const hex of layerHexes) this.packages.used(hex);
     const key = createHash('sha256').update(layerHexes.join(',')).digest('hex');
     let p = this.pending.get(key);
     if (!p) {
-      p = this.materialize(key, layerHexes);
+      p = this.materialize(key, layerHexes, get);
       this.pending.set(key, p);
       p.catch(() => this.pending.delete(key));
     }
     return p;
   }
 
-  private async materialize(key: string, layerHexes: string[]): Promise<string> {
+  private async materialize(key: string, layerHexes: string[], get: (hex: string) => Promise<string>): Promise<string> {
     const dir = join(this.root, key);
     try {
       if ((await stat(dir)).isDirectory()) return dir;
     } catch {
       // not merged yet
     }
-    const sources: string[] = [];
-    for (const hex of layerHexes) sources.push(await this.packages.taskRoot(hex));
+    // Fetched and unpacked side by side, merged in order.
+    const sources = await Promise.all(layerHexes.map(get));
     await mkdir(this.root, { recursive: true });
     const tmp = join(this.root, `.${key}.${randomUUID()}`);
     try {

@@ -20,6 +20,8 @@ const FIRST_LAUNCH_MS = 100;
 export class PoolDemand {
   private gapMs: number | undefined;
   private lastMs: number | undefined;
+  /** When a cold start was last announced (a function of this key just created), not yet counted as one. */
+  private expectedMs: number | undefined;
   private launchMs = FIRST_LAUNCH_MS;
 
   constructor(private readonly opts: DemandOptions) {}
@@ -31,6 +33,15 @@ export class PoolDemand {
       this.gapMs = this.gapMs === undefined ? gap : ALPHA * gap + (1 - ALPHA) * this.gapMs;
     }
     this.lastMs = now;
+  }
+
+  /**
+   * A cold start of this key is likely soon (a function was just created or
+   * changed): the key is wanted (at least its floor) as after a cold start, but
+   * nothing is counted toward the rate, so the invoke that follows is not counted twice.
+   */
+  expected(now: number): void {
+    this.expectedMs = now;
   }
 
   /** A generic sandbox of this key took `ms` from launch to Standby. */
@@ -45,7 +56,8 @@ export class PoolDemand {
   }
 
   idle(now: number): boolean {
-    return this.lastMs === undefined || now - this.lastMs >= this.opts.idleMs;
+    const last = Math.max(this.lastMs ?? -Infinity, this.expectedMs ?? -Infinity);
+    return now - last >= this.opts.idleMs;
   }
 
   /** Sandboxes to hold now: the ones taken while one launch is under way, with half a sandbox to spare. */

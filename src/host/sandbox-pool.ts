@@ -116,9 +116,10 @@ export class SandboxPool {
   /**
    * A cold start of `key` now: counts it toward the key's demand and hands out a
    * live generic sandbox (one at Standby first, else one still starting), or
-   * undefined. Refills in the background either way.
+   * undefined. Refills in the background either way; with refill false, at the
+   * caller's refill() (a launch blocks the event loop a few ms: the caller picks when).
    */
-  take(key: PoolKey): GenericSandbox | undefined {
+  take(key: PoolKey, refill = true): GenericSandbox | undefined {
     if (this.closed || key.driver.launchGeneric === undefined) return undefined;
     const state = this.state(key);
     state.demand.coldStart(Date.now());
@@ -132,8 +133,26 @@ export class SandboxPool {
     }
     if (taken) state.pooled++;
     else state.unpooled++;
-    this.fill(state);
+    if (refill) this.fill(state);
     return taken;
+  }
+
+  /** Tops a key up (after take(key, false)). */
+  refill(key: PoolKey): void {
+    const s = this.keys.get(keyName(key));
+    if (s) this.fill(s);
+  }
+
+  /**
+   * A cold start of `key` is likely soon (its function was just created): the
+   * key is held at its floor from now, as after a cold start, and filled now
+   * when it has nothing ready or starting (a refill waits for a quiet moment otherwise).
+   */
+  expect(key: PoolKey): void {
+    if (this.closed || key.driver.launchGeneric === undefined) return;
+    const state = this.state(key);
+    state.demand.expected(Date.now());
+    this.fill(state);
   }
 
   /** Ends pooled sandboxes (those still starting first, then the least wanted keys') until `mb` is freed; returns MB freed. */

@@ -108,6 +108,20 @@ export interface ColdStartPhases {
   initMs: number;
   /** The whole of createSandbox. */
   totalMs: number;
+  /** initMs as the guest's timestamps split it (when it sent them): see GuestInitPhases. */
+  guest?: GuestInitPhases;
+}
+
+/** Init to Ready, split by the guest's own timestamps (epoch ms, so across processes). */
+export interface GuestInitPhases {
+  /** Init written by the host to the agent handling it (the guest's wake-up). */
+  initInMs: number;
+  /** The agent becoming the function: environment, folder, console patch, runtime set up. */
+  becomeMs: number;
+  /** The handler's import (Lambda's "Init" of the function's own code). */
+  handlerMs: number;
+  /** Ready written by the guest to the host reading it. */
+  readyOutMs: number;
 }
 
 /** Init could not complete: what the first invoke reports instead of running. */
@@ -180,6 +194,8 @@ export class Sandbox implements SandboxHandle {
   lastUsed = Date.now();
   /** Where its cold start's time went (set by the host once Init is done). */
   startup: ColdStartPhases | undefined;
+  /** Ready's meta (the guest's account of its Init) and when it came, epoch ms: for the cold start breakdown. */
+  readyFrame: { meta: Record<string, unknown>; atMs: number } | undefined;
   /** Set on a cold sandbox until its first invoke reports it. */
   private pendingInitMs: number | undefined;
   private initLog: string[] = [];
@@ -289,6 +305,7 @@ export class Sandbox implements SandboxHandle {
   private onFrame(f: Frame): void {
     switch (f.type) {
       case FrameType.Ready:
+        this.readyFrame = { meta: f.meta, atMs: performance.timeOrigin + performance.now() };
         this.initWaiter?.resolve();
         return;
       case FrameType.InitError:

@@ -493,3 +493,29 @@ describe('nodejs runtime: context and logs', () => {
     await agent.close();
   });
 });
+
+describe('nodejs runtime: a pooled agent (started at Standby, before its function is known)', () => {
+  it("says Standby, then becomes the function: its environment exactly the function's, its handler loaded, Ready with the guest's timings", async () => {
+    // Boot variables the function does not have, one it has with another value, and TZ as the function has it.
+    const agent = new Agent({ KINDLING_STANDBY: 'nodejs', BOOT_ONLY: 'boot', LANG: 'C.UTF-8' });
+    try {
+      assert.equal((await agent.until([FrameType.Standby])).frame.type, FrameType.Standby);
+      const taskRoot = fixture({ 'index.mjs': 'export const handler = async () => ({ env: { ...process.env }, cwd: process.cwd() });\n' });
+      dirs.push(taskRoot);
+      const env = lambdaEnv(taskRoot, { _HANDLER: 'index.handler', ONLY_THIS: 'yes' });
+      agent.init({ family: 'nodejs', handler: 'index.handler', taskRoot, env });
+      const ready = (await agent.until([FrameType.Ready, FrameType.InitError])).frame;
+      assert.equal(FrameName[ready.type], 'Ready', ready.payload.toString());
+      const at = ready.meta.at as { received: number; become: number; handler: number; ready: number };
+      assert.ok(at.received <= at.become && at.become <= at.handler && at.handler <= at.ready, JSON.stringify(at));
+      const out = json((await agent.invoke({})).result) as { env: Record<string, string>; cwd: string };
+      // The invoke's own trace id aside (set per invoke).
+      const { _X_AMZN_TRACE_ID: trace, ...rest } = out.env;
+      assert.equal(typeof trace, 'string');
+      assert.deepEqual(rest, env);
+      assert.equal(out.cwd, taskRoot);
+    } finally {
+      await agent.close();
+    }
+  });
+});

@@ -32,3 +32,18 @@ test('the rate decays once cold starts stop, and a quiet key wants none', () => 
   assert.equal(d.target(61_000), 0);
   assert.equal(d.idle(61_000), true);
 });
+
+test('an expected cold start (a function just created) makes the floor without counting toward the rate; it lapses like one', () => {
+  const d = new PoolDemand(opts);
+  d.expected(1000);
+  assert.equal(d.target(1000), 1);
+  assert.equal(d.ratePerSecond(1000), 0);
+  // The invoke that follows is the key's first counted cold start: still no rate from one alone.
+  d.coldStart(1010);
+  assert.equal(d.ratePerSecond(1010), 0);
+  assert.equal(d.target(1010), 1);
+  const quiet = new PoolDemand(opts);
+  quiet.expected(0);
+  assert.equal(quiet.idle(opts.idleMs - 1), false);
+  assert.equal(quiet.target(opts.idleMs), 0);
+});
