@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { CreateFunctionCommand, InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
 import { CloudWatchLogsClient, FilterLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
-import { ACCESS_KEY_ID, lambdaClient, nodeZip, rawRequest, REGION, ROLE, SECRET_ACCESS_KEY, startKindling, type KindlingServer } from '../helpers/kindling.js';
+import { ACCESS_KEY_ID, kindlingForSuite, lambdaClient, nodeZip, rawRequest, REGION, ROLE, SECRET_ACCESS_KEY, startKindling, type KindlingServer } from '../helpers/kindling.js';
 
 async function filterLogs(url: string, functionName: string, filterPattern?: string): Promise<{ message?: string }[]> {
   const logs = new CloudWatchLogsClient({ endpoint: url, region: REGION, credentials: { accessKeyId: ACCESS_KEY_ID, secretAccessKey: SECRET_ACCESS_KEY }, maxAttempts: 1 });
@@ -139,17 +139,12 @@ describe('log retention', () => {
 });
 
 describe('metrics of the pool of generic sandboxes', () => {
+  const suite = kindlingForSuite();
   let server: KindlingServer;
   let client: LambdaClient;
-
-  before(async () => {
-    server = await startKindling();
-    client = lambdaClient(server.url);
-  });
-
-  after(async () => {
-    client?.destroy();
-    await server?.dispose();
+  before(() => {
+    server = suite.server();
+    client = suite.client();
   });
 
   test("the pool's sandboxes and whether each cold start took one, per pool key", async () => {

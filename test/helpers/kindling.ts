@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { after, before } from 'node:test';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SignatureV4 } from '@smithy/signature-v4';
 import yazl from 'yazl';
@@ -243,6 +244,24 @@ export const lambdaClient = (url: string): LambdaClient =>
     credentials: { accessKeyId: ACCESS_KEY_ID, secretAccessKey: SECRET_ACCESS_KEY },
     maxAttempts: 1,
   });
+
+/**
+ * One `kindling up` and an SDK client for the enclosing describe (call it inside one): started before its
+ * tests, ended after them. Read them through the getters once the tests run.
+ */
+export function kindlingForSuite(opts?: StartOptions): { server: () => KindlingServer; client: () => LambdaClient } {
+  let server: KindlingServer | undefined;
+  let client: LambdaClient | undefined;
+  before(async () => {
+    server = await startKindling(opts);
+    client = lambdaClient(server.url);
+  });
+  after(async () => {
+    client?.destroy();
+    await server?.dispose();
+  });
+  return { server: () => server!, client: () => client! };
+}
 
 // --- raw HTTP, signed as the SDKs sign ---
 

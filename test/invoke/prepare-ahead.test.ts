@@ -6,22 +6,13 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { CreateFunctionCommand, InvokeCommand, PublishLayerVersionCommand, UpdateFunctionCodeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
 import { base64ToHex } from '../../src/store/code.js';
-import { lambdaClient, makeZip, ROLE, startKindling, type KindlingServer } from '../helpers/kindling.js';
+import { kindlingForSuite, makeZip, ROLE, type KindlingServer } from '../helpers/kindling.js';
 
 let server: KindlingServer;
 let client: LambdaClient;
-
-before(async () => {
-  server = await startKindling();
-  client = lambdaClient(server.url);
-});
-
-after(async () => {
-  await server?.stop();
-});
 
 /** The package's folder in the local worker host's cache. */
 const cached = (codeSha256: string) => join(server.dataDir, 'host', 'code', base64ToHex(codeSha256));
@@ -41,6 +32,11 @@ const invoke = async (name: string) => {
 };
 
 describe('code prepared ahead of the first invoke', () => {
+  const suite = kindlingForSuite();
+  before(() => {
+    server = suite.server();
+    client = suite.client();
+  });
   test("CreateFunction unpacks the package into the host's cache without an invoke", async () => {
     const created = await client.send(new CreateFunctionCommand({ FunctionName: 'ahead', Runtime: 'nodejs20.x', Handler: 'index.handler', Role: ROLE, Code: { ZipFile: await code('one') } }));
     assert.ok(await appears(join(cached(created.CodeSha256!), 'index.mjs')), 'the package was not unpacked ahead');
