@@ -5,16 +5,13 @@
 // idle, what each costs in memory (the runtime's own PSS, and what Kindling
 // adds beyond it: its jailer and its own heap per sandbox) and in CPU while
 // idle. Every process is found from /proc under the `kindling up` it starts.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
+import { readFileSync } from 'node:fs';
 import { CreateFunctionCommand } from '@aws-sdk/client-lambda';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { Pool } from 'undici';
 import { childPids, treePssKb, treeTicks } from '../sandbox/proc-stat.js';
 import { signInvoke, zipOf, type Credentials } from './fixtures.js';
+import { startBenchKindling, type BenchKindling } from './bench-kindling.js';
 
 export interface ManyOptions {
   bin: string;
@@ -56,35 +53,10 @@ export interface DensityFigures {
 const HANDLER = 'export const handler = async (event) => { if (event && event.holdMs) await new Promise((r) => setTimeout(r, event.holdMs)); return null; };\n';
 const CLK_TCK = 100;
 
-interface Running {
-  child: ChildProcess;
-  url: string;
-  dir: string;
-}
+type Running = BenchKindling;
 
-async function startKindling(opts: ManyOptions, memoryMb: number): Promise<Running> {
-  const dir = mkdtempSync(join(tmpdir(), 'kindling-bench-many-'));
-  const env = { ...process.env, KINDLING_ACCESS_KEY_ID: opts.credentials.accessKeyId, KINDLING_SECRET_ACCESS_KEY: opts.credentials.secretAccessKey, KINDLING_LOG_LEVEL: 'warn' };
-  const args = [opts.bin, 'up', '--port', '0', '--data', dir, '--memory', String(memoryMb), ...(opts.sandbox ? ['--sandbox', opts.sandbox] : [])];
-  const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'inherit'] });
-  const url = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      const m = /Kindling listening on (\S+)/.exec(line);
-      if (m) resolve(m[1]!);
-    });
-    child.once('exit', (code) => reject(new Error(`kindling up exited with ${code}`)));
-  });
-  return { child, url, dir };
-}
-
-async function stopKindling(k: Running): Promise<void> {
-  if (k.child.exitCode === null && k.child.signalCode === null) {
-    const exited = new Promise((r) => k.child.once('exit', r));
-    k.child.kill('SIGTERM');
-    await exited;
-  }
-  rmSync(k.dir, { recursive: true, force: true });
-}
+const startKindling = (opts: ManyOptions, memoryMb: number): Promise<Running> =>
+  startBenchKindling({ bin: opts.bin, credentials: opts.credentials, ...(opts.sandbox ? { sandbox: opts.sandbox } : {}), args: ['--memory', String(memoryMb)], log: opts.log });
 
 async function createFunction(k: Running, opts: ManyOptions, name: string): Promise<void> {
   const client = new LambdaClient({ endpoint: k.url, region: opts.region, credentials: opts.credentials, maxAttempts: 1 });
@@ -153,7 +125,7 @@ export async function benchBurst(opts: ManyOptions, n: number): Promise<BurstFig
     const r = await invokeAll(k, opts, 'burst', n, {});
     return { invokes: n, succeeded: r.ok, fiveHundreds: r.fiveHundreds, errors: r.errors, allAnsweredMs: r.ms, sandboxes: sandboxTrees(k.child.pid!).length };
   } finally {
-    await stopKindling(k);
+    await k.stop();
   }
 }
 
@@ -199,7 +171,7 @@ export async function benchDensity(opts: ManyOptions, n: number): Promise<Densit
       errors: n - r.ok,
     };
   } finally {
-    await stopKindling(k);
+    await k.stop();
   }
 }
 

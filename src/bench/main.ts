@@ -8,7 +8,6 @@
 // and cold only. --cold, --drivers, --burst, --density, --placement, --cluster:
 // that section alone.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +24,7 @@ import { benchCluster, clusterRows } from './cluster.js';
 import { benchBurst, benchDensity, burstRows, densityRows } from './density.js';
 import { benchColdBreakdown, coldRows, type ColdBreakdown } from './cold.js';
 import { benchPythonCold, pythonColdRows } from './python-cold.js';
+import { startBenchKindling, timeColdStarts, type ColdStartSpec } from './bench-kindling.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/kindling.js', import.meta.url));
 const BARE = fileURLToPath(new URL('./bare-server.js', import.meta.url));
@@ -106,36 +106,23 @@ const ROLE = 'arn:aws:iam::000000000000:role/bench';
 /** Between the cold starts of the paced figures: 10 new functions a second. */
 const COLD_GAP_MS = 100;
 
+/** A no-op Node.js function, its package distinct per function name (nothing cached from another). */
+const NODE_COLD: ColdStartSpec = { runtime: 'nodejs20.x', files: (name) => ({ 'index.mjs': `${NOOP}// ${name}\n` }) };
+
 /** Client-observed cold starts: create a function with its own package, time its first invoke. */
-async function coldStarts(client: LambdaClient, n: number, prefix: string, gapMs = 0): Promise<number[]> {
-  const cold: number[] = [];
-  for (let i = 0; i < n; i++) {
-    if (gapMs > 0) await new Promise((r) => setTimeout(r, gapMs));
-    const name = `${prefix}-${i}`;
-    // A distinct package per function, so nothing is cached from the one before.
-    const z = await zipOf({ 'index.mjs': `${NOOP}// ${i}\n` });
-    await client.send(new CreateFunctionCommand({ FunctionName: name, Runtime: 'nodejs20.x', Handler: 'index.handler', Role: ROLE, Code: { ZipFile: z } }));
-    const t0 = performance.now();
-    const out = await client.send(new InvokeCommand({ FunctionName: name, Payload: Buffer.from('{}') }));
-    cold.push(performance.now() - t0);
-    if (out.FunctionError) throw new Error(`cold invoke of ${name} failed: ${Buffer.from(out.Payload ?? []).toString()}`);
-  }
-  return cold.sort((a, b) => a - b);
-}
+const coldStarts = (client: LambdaClient, n: number, prefix: string, gapMs = 0): Promise<number[]> => timeColdStarts(client, NODE_COLD, n, prefix, gapMs);
 
 /** The same cold starts on a Kindling without the pool (started for it, then stopped). */
-async function coldStartsWithoutPool(env: NodeJS.ProcessEnv, sandbox: string | undefined, n: number): Promise<number[]> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'kindling-bench-nopool-'));
-  const k = await startChild(process.execPath, [BIN, 'up', '--port', '0', '--data', dataDir, ...(sandbox ? ['--sandbox', sandbox] : [])], { ...env, KINDLING_SANDBOX_POOL: 'off' }, /Kindling listening on (\S+)/);
+async function coldStartsWithoutPool(sandbox: string | undefined, n: number, log: (s: string) => void): Promise<number[]> {
+  const k = await startBenchKindling({ bin: BIN, credentials: CREDS, ...(sandbox ? { sandbox } : {}), env: { KINDLING_SANDBOX_POOL: 'off' }, log });
+  const client = new LambdaClient({ endpoint: k.url, region: REGION, credentials: CREDS, maxAttempts: 1 });
   try {
-    const client = new LambdaClient({ endpoint: k.url, region: REGION, credentials: CREDS, maxAttempts: 1 });
     // The first cold start of a fresh server pays for its lazy imports: not a figure.
     await coldStarts(client, 1, 'seed');
     return await coldStarts(client, n, 'cold-nopool', COLD_GAP_MS);
   } finally {
-    k.child.kill('SIGTERM');
-    await new Promise((r) => k.child.once('exit', r));
-    rmSync(dataDir, { recursive: true, force: true });
+    client.destroy();
+    await k.stop();
   }
 }
 
@@ -203,16 +190,9 @@ async function main(): Promise<void> {
     else printTable(driverRows(result));
     return;
   }
-  const dataDir = mkdtempSync(join(tmpdir(), 'kindling-bench-'));
-  const env = {
-    ...process.env,
-    KINDLING_ACCESS_KEY_ID: CREDS.accessKeyId,
-    KINDLING_SECRET_ACCESS_KEY: CREDS.secretAccessKey,
-    KINDLING_LOG_LEVEL: 'warn',
-  };
-  const kindling = await startChild(process.execPath, [BIN, 'up', '--port', '0', '--data', dataDir, ...(opts.sandbox ? ['--sandbox', opts.sandbox] : [])], env, /Kindling listening on (\S+)/);
-  const bare = await startChild(process.execPath, [BARE, 'null'], env, /listening on (\S+)/);
   const log = (s: string) => process.stderr.write(`${s}\n`);
+  const kindling = await startBenchKindling({ bin: BIN, credentials: CREDS, ...(opts.sandbox ? { sandbox: opts.sandbox } : {}), log });
+  const bare = await startChild(process.execPath, [BARE, 'null'], process.env, /listening on (\S+)/);
   try {
     const client = new LambdaClient({ endpoint: kindling.url, region: REGION, credentials: CREDS, maxAttempts: 1 });
     const zip = await zipOf({ 'index.mjs': NOOP });
@@ -272,7 +252,7 @@ async function main(): Promise<void> {
     const coldBurst = await coldStarts(client, opts.coldFunctions, 'burst');
     const served2 = await poolServed(kindling.url, 'nodejs');
     log(`cold starts over ${opts.coldFunctions} new functions, without the pool (a second Kindling) ...`);
-    const coldNoPool = await coldStartsWithoutPool(env, opts.sandbox, opts.coldFunctions);
+    const coldNoPool = await coldStartsWithoutPool(opts.sandbox, opts.coldFunctions, log);
     const breakdown = await breakdowns(opts, log);
     const full = !opts.coldOnly && !opts.quick;
     const asyncFigures = full ? await benchAsync({ url: kindling.url, credentials: CREDS, region: REGION, seconds: opts.seconds, log }) : undefined;
@@ -328,9 +308,8 @@ async function main(): Promise<void> {
     if (density) (console.log(''), printTable(densityRows(density)));
     if (drivers) (console.log(''), printTable(driverRows(drivers)));
   } finally {
-    await stop(kindling.child);
+    await kindling.stop();
     await stop(bare.child);
-    rmSync(dataDir, { recursive: true, force: true });
   }
 }
 
