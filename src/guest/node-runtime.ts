@@ -26,6 +26,7 @@ import { NodeJsExit, toRapidResponse, UnhandledPromiseRejection } from './node-e
 import { handlerMetadata, loadHandler, warmLoader, type Handler } from './node-loader.js';
 import { logError, patchConsole, setRequestId } from './node-logging.js';
 import { installAwsLambdaGlobal, ResponseStream } from './node-streaming.js';
+import { installTraceIdVariable, setTraceId } from './node-trace-id.js';
 import { FrameType, type InitMeta, type InvokeMeta } from './protocol.js';
 
 /** One invoke in flight. */
@@ -132,6 +133,7 @@ export const startNodeRuntime = (async function startNodeRuntime(ch: HostChannel
   let streaming: boolean;
   let highWaterMark: number | undefined;
   installAwsLambdaGlobal();
+  installTraceIdVariable();
   const become = performance.now();
   try {
     handler = await loadHandler(meta.taskRoot, meta.handler);
@@ -266,8 +268,7 @@ export const startNodeRuntime = (async function startNodeRuntime(ch: HostChannel
     current = inv;
     last = inv;
     setRequestId(id);
-    if (m.traceId) process.env._X_AMZN_TRACE_ID = m.traceId;
-    else delete process.env._X_AMZN_TRACE_ID;
+    setTraceId(m.traceId || undefined);
     // From here the loop may run empty: the stream no longer keeps it alive.
     ch.unref();
 
