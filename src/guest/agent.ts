@@ -29,7 +29,9 @@ function onHostGone(): void {
   }
 }
 
-function onFrame(frame: Frame): void {
+// onFrame, becomeFunction and init in parentheses: V8 compiles them as the agent loads,
+// not on a cold start's Init (lazily compiled, they were ~0.3 ms of it).
+const onFrame = (function onFrame(frame: Frame): void {
   if (frame.type === FrameType.Invoke) {
     if (runtime) runtime.invoke(frame.meta as unknown as InvokeMeta, frame.payload);
     else early.push(frame);
@@ -49,7 +51,7 @@ function onFrame(frame: Frame): void {
   } else if (BOOT_IN_VM && frame.type === FrameType.Clock) {
     setClock(frame.meta as unknown as ClockMeta);
   }
-}
+});
 
 const channel = new HostChannel(3, onFrame, onHostGone);
 
@@ -58,7 +60,7 @@ function initError(errorType: string, errorMessage: string): void {
   channel.exit(null, null, 1);
 }
 
-function becomeFunction(meta: InitMeta): void {
+const becomeFunction = (function becomeFunction(meta: InitMeta): void {
   // Replaced whole, touching only what differs: each write is a setenv, and TZ's resets the time zone.
   const env = meta.env ?? {};
   for (const key of Object.keys(process.env)) if (!Object.hasOwn(env, key)) delete process.env[key];
@@ -67,9 +69,9 @@ function becomeFunction(meta: InitMeta): void {
   if (process.env._HANDLER === undefined) process.env._HANDLER = meta.handler;
   if (process.env.LAMBDA_TASK_ROOT === undefined) process.env.LAMBDA_TASK_ROOT = meta.taskRoot;
   process.chdir(meta.taskRoot);
-}
+});
 
-async function init(meta: InitMeta): Promise<void> {
+const init = (async function init(meta: InitMeta): Promise<void> {
   const started = performance.now();
   const vm = BOOT_IN_VM ? vmFailure() : undefined;
   if (vm !== undefined) {
@@ -96,7 +98,7 @@ async function init(meta: InitMeta): Promise<void> {
   if (!handle) return;
   runtime = handle;
   for (const f of early.splice(0)) handle.invoke(f.meta as unknown as InvokeMeta, f.payload);
-}
+});
 
 if (BOOT_STANDBY !== undefined && !BOOT_IN_VM) {
   // A pooled sandbox: what Init would import is loaded now, while no function waits.

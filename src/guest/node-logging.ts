@@ -36,6 +36,12 @@ export function setRequestId(id: string): void {
   globals[REQUEST_ID_SYMBOL] = id;
 }
 
+/** Back to no invoke yet (after the Standby rehearsal's). */
+export function clearRequestId(): void {
+  requestId = undefined;
+  delete globals[REQUEST_ID_SYMBOL];
+}
+
 type Log = (level: Level, message: unknown, params: unknown[]) => void;
 
 const NEWLINES = /\n/g;

@@ -18,6 +18,9 @@ const DELIMITER = Buffer.alloc(8);
 type BeforeFirstWrite = (write: (chunk: string | Uint8Array) => void) => void;
 
 /** The responseStream a streaming handler writes to. */
+/** What a streamed response needs of the host channel. */
+export type StreamChannel = Pick<HostChannel, 'credit' | 'send' | 'flushLines' | 'write'>;
+
 export class ResponseStream extends Writable {
   private contentType = DEFAULT_CONTENT_TYPE;
   private started = false;
@@ -25,7 +28,7 @@ export class ResponseStream extends Writable {
   _onBeforeFirstWrite: BeforeFirstWrite | undefined;
 
   constructor(
-    private readonly ch: HostChannel,
+    private readonly ch: StreamChannel,
     private readonly requestId: string,
     highWaterMark: number | undefined,
   ) {

@@ -17,6 +17,11 @@ export const FrameType = {
   Clock: 5,
   /** host -> guest: the host took streamed bytes off its hands: the guest may send that many more (meta CreditMeta). */
   Credit: 6,
+  /**
+   * host -> guest (pooled sandboxes, at Standby): nothing to do. The agent reads it so that
+   * its first read of the stream (Node's socket read path, the frame decoder) is not a cold start's Init.
+   */
+  Warmup: 7,
   /** guest -> host: Init done, ready for invokes. */
   Ready: 10,
   /** guest -> host: Init failed (POST /runtime/init/error, or the runtime died first). */

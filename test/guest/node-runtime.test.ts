@@ -554,4 +554,32 @@ describe('nodejs runtime: a pooled agent (started at Standby, before its functio
       await agent.close();
     }
   });
+
+  it("takes the host's Warmup at Standby, and its rehearsed invoke leaves nothing behind: no request id or trace id at Init, the first invoke's own after", async () => {
+    const agent = new Agent({ KINDLING_STANDBY: 'nodejs' });
+    try {
+      await agent.until([FrameType.Standby]);
+      agent.send(FrameType.Warmup, {});
+      const taskRoot = fixture({
+        'index.mjs': `const rid = Symbol.for('aws.lambda.runtime.requestId');
+const atInit = { requestId: globalThis[rid] ?? null, has: rid in globalThis, trace: process.env._X_AMZN_TRACE_ID ?? null };
+console.log('loading');
+export const handler = async (event, context) => ({ atInit, now: { requestId: globalThis[rid], awsRequestId: context.awsRequestId, trace: process.env._X_AMZN_TRACE_ID } });
+`,
+      });
+      dirs.push(taskRoot);
+      agent.init({ family: 'nodejs', handler: 'index.handler', taskRoot, env: lambdaEnv(taskRoot) });
+      const ready = await agent.ready();
+      assert.match(ready.logs, /\tundefined\tINFO\tloading\n$/, 'an init log line has no request id');
+      const { result, logs } = await agent.invoke({}, { requestId: 'req-first', traceId: 'Root=1-11111111-000000000000000000000001;Sampled=1' });
+      assert.equal(FrameName[result.type], 'Response', result.payload.toString());
+      assert.deepEqual(json(result), {
+        atInit: { requestId: null, has: false, trace: null },
+        now: { requestId: 'req-first', awsRequestId: 'req-first', trace: 'Root=1-11111111-000000000000000000000001;Sampled=1' },
+      });
+      assert.equal(logs, '');
+    } finally {
+      await agent.close();
+    }
+  });
 });
