@@ -21,7 +21,7 @@ const MAX_LINE = 256 * 1024;
 export class LineWriter {
   private tail = '';
 
-  constructor(private readonly ch: HostChannel) {}
+  constructor(private readonly ch: Pick<HostChannel, 'log'>) {}
 
   write(text: string): void {
     if (text.length === 0) return;

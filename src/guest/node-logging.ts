@@ -8,7 +8,7 @@
 // out raw, cut into whole lines.
 import { StringDecoder } from 'node:string_decoder';
 import { format } from 'node:util';
-import type { HostChannel, LineWriter } from './channel.js';
+import { LineWriter, type HostChannel } from './channel.js';
 import { intoError, toFormatted } from './node-errors.js';
 
 interface Level {
@@ -44,9 +44,12 @@ export function clearRequestId(): void {
 
 type Log = (level: Level, message: unknown, params: unknown[]) => void;
 
+/** What the console needs of the host channel. */
+type LogChannel = Pick<HostChannel, 'log' | 'lineWriter'>;
+
 const NEWLINES = /\n/g;
 
-function textLogger(ch: HostChannel): Log {
+function textLogger(ch: LogChannel): Log {
   return (level, message, params) => {
     let line = `${new Date().toISOString()}\t${requestId}\t${level.name}\t${format(message, ...params)}`;
     if (line.includes('\n')) line = line.replace(NEWLINES, '\r');
@@ -91,7 +94,7 @@ function formatJsonMessage(timestamp: string, level: Level, message: unknown, pa
   return JSON.stringify(result);
 }
 
-function jsonLogger(ch: HostChannel): Log {
+function jsonLogger(ch: LogChannel): Log {
   return (level, message, params) => {
     let line = formatJsonMessage(new Date().toISOString(), level, message, params);
     if (line.includes('\n')) line = line.replace(NEWLINES, '\r');
@@ -127,7 +130,7 @@ function rawWrite(w: LineWriter): Write {
 }
 
 // In parentheses: V8 compiles it when the module loads (at Standby), not at its first call during Init.
-export const patchConsole = (function patchConsole(ch: HostChannel): void {
+export const patchConsole = (function patchConsole(ch: LogChannel): void {
   jsonFormat = process.env.AWS_LAMBDA_LOG_FORMAT?.toUpperCase() === 'JSON';
   const log = jsonFormat ? jsonLogger(ch) : textLogger(ch);
   const min = LEVELS[process.env.AWS_LAMBDA_LOG_LEVEL?.toUpperCase() ?? ''] ?? LEVELS.TRACE!;
@@ -146,3 +149,29 @@ export const patchConsole = (function patchConsole(ch: HostChannel): void {
   process.stdout.write = rawWrite(ch.lineWriter());
   process.stderr.write = rawWrite(ch.lineWriter());
 });
+
+/**
+ * At Standby: the console patched onto a channel that drops everything, one line
+ * logged each way, then Node's own console and stdout/stderr back. Init's
+ * patchConsole then runs code V8 has compiled already (~0.2 ms of a cold start).
+ */
+export function rehearsePatchConsole(): void {
+  const c = console as unknown as Record<string, unknown>;
+  const names = ['trace', 'debug', 'info', 'log', 'warn', 'error', 'fatal'] as const;
+  const saved = names.map((n) => [n, c[n], Object.hasOwn(c, n)] as const);
+  const writes = [process.stdout.write, process.stderr.write] as const;
+  const standIn: LogChannel = { log: () => undefined, lineWriter: () => new LineWriter(standIn) };
+  try {
+    patchConsole(standIn);
+    console.log('standby %s', 'rehearsal');
+    process.stdout.write('standby\n');
+  } finally {
+    for (const [n, fn, own] of saved) {
+      if (own) c[n] = fn;
+      else delete c[n];
+    }
+    process.stdout.write = writes[0];
+    process.stderr.write = writes[1];
+    clearRequestId();
+  }
+}

@@ -24,7 +24,7 @@ import type { HostChannel } from './channel.js';
 import { encodeWithLogs, errorMeta, requestMeta } from './frames.js';
 import { NodeJsExit, toRapidResponse, UnhandledPromiseRejection } from './node-errors.js';
 import { handlerMetadata, loadHandler, warmLoader, type Handler } from './node-loader.js';
-import { clearRequestId, logError, patchConsole, setRequestId } from './node-logging.js';
+import { clearRequestId, logError, patchConsole, rehearsePatchConsole, setRequestId } from './node-logging.js';
 import { installAwsLambdaGlobal, ResponseStream, type StreamChannel } from './node-streaming.js';
 import { installTraceIdVariable, setTraceId } from './node-trace-id.js';
 import { encodeFrame, FrameDecoder, FrameType, type InitMeta, type InvokeMeta } from './protocol.js';
@@ -96,6 +96,7 @@ export async function prepareNodeRuntime(): Promise<void> {
   void process.stdout;
   void process.stderr;
   await warmLoader();
+  rehearsePatchConsole();
   await rehearseInvoke();
 }
 
