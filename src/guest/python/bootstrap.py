@@ -737,6 +737,8 @@ def _warm_up():
     event = unmarshal_request(b'{"warm": [1, 2.5, "x", null, true]}', "application/json")
     marshal_response(space["handler"](event, None))
     import importlib  # noqa: F401  (what _get_handler imports)
+    # The Runtime API connection's getaddrinfo: its first call in a process loads glibc's NSS modules (~2.5 ms here).
+    socket.getaddrinfo("127.0.0.1", 9001, socket.AF_INET, socket.SOCK_STREAM)
 
 
 def main():
