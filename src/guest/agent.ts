@@ -18,6 +18,8 @@ import { prepare, receiveFiles, setClock, vmFailure } from './vm.js';
 let runtime: RuntimeHandle | undefined;
 /** The Node.js runtime, loaded and prepared at Standby (Init then needs no import). */
 let nodeRuntime: typeof import('./node-runtime.js') | undefined;
+/** The provided/python runtime, loaded at Standby the same way (an import() of a loaded module still costs a few loader turns). */
+let childRuntime: typeof import('./child-runtime.js') | undefined;
 let initStarted = false;
 const early: Frame[] = [];
 
@@ -89,7 +91,7 @@ const init = (async function init(meta: InitMeta): Promise<void> {
     const { startNodeRuntime } = nodeRuntime ?? (await import('./node-runtime.js'));
     handle = await startNodeRuntime(channel, meta, started);
   } else if (meta.family === 'provided' || meta.family === 'python') {
-    const { startChildRuntime } = await import('./child-runtime.js');
+    const { startChildRuntime } = childRuntime ?? (await import('./child-runtime.js'));
     handle = await startChildRuntime(channel, meta, started);
   } else {
     initError('Runtime.InvalidRuntime', `Unsupported runtime family '${meta.family}'`);
@@ -110,7 +112,10 @@ if (BOOT_STANDBY !== undefined && !BOOT_IN_VM) {
           await m.prepareNodeRuntime();
           nodeRuntime = m;
         })
-      : import('./child-runtime.js').then((m) => (BOOT_STANDBY === 'python' && BOOT_STANDBY_ENV ? m.prestartPython(channel, BOOT_STANDBY_ENV) : undefined));
+      : import('./child-runtime.js').then(async (m) => {
+          if (BOOT_STANDBY === 'python' && BOOT_STANDBY_ENV) await m.prestartPython(channel, BOOT_STANDBY_ENV);
+          childRuntime = m;
+        });
   void loading.then(() => {
     if (!initStarted) channel.send(FrameType.Standby, '');
   });
