@@ -9,7 +9,7 @@
 // It imports nothing of the platform but protocol.ts: it also runs inside micro-VMs.
 // First: boot.ts reads the agent's own environment before Init replaces it.
 import './boot.js';
-import { BOOT_IN_VM, BOOT_STANDBY, BOOT_STANDBY_ENV, type RuntimeHandle } from './boot.js';
+import { BOOT_IN_VM, BOOT_STANDBY, BOOT_STANDBY_ENV, BOOT_STANDBY_RUNTIME_API, type RuntimeHandle } from './boot.js';
 import { performance } from 'node:perf_hooks';
 import { HostChannel } from './channel.js';
 import { FrameType, type ClockMeta, type CreditMeta, type FilesMeta, type Frame, type InitMeta, type InvokeMeta, type PrepareMeta } from './protocol.js';
@@ -113,7 +113,8 @@ if (BOOT_STANDBY !== undefined && !BOOT_IN_VM) {
           nodeRuntime = m;
         })
       : import('./child-runtime.js').then(async (m) => {
-          if (BOOT_STANDBY === 'python' && BOOT_STANDBY_ENV) await m.prestartPython(channel, BOOT_STANDBY_ENV);
+          // An Init that came first (a sandbox taken while starting) runs without them.
+          if ((BOOT_STANDBY === 'python' || BOOT_STANDBY === 'provided') && !initStarted) await m.prestartChildRuntime(channel, BOOT_STANDBY, BOOT_STANDBY_ENV, BOOT_STANDBY_RUNTIME_API);
           childRuntime = m;
         });
   void loading.then(() => {

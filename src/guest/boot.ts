@@ -12,6 +12,8 @@ export const BOOT_IN_VM = process.env.KINDLING_VM === '1';
 export const BOOT_STANDBY = process.env.KINDLING_STANDBY || undefined;
 /** A pooled python agent: the environment to start its interpreter with ahead of the function (KINDLING_STANDBY_ENV, JSON). */
 export const BOOT_STANDBY_ENV = standbyEnv(process.env.KINDLING_STANDBY_ENV);
+/** A pooled provided/python agent: the Runtime API address its Init will ask for (the driver's fixed one), to listen on ahead. */
+export const BOOT_STANDBY_RUNTIME_API = process.env.KINDLING_STANDBY_RUNTIME_API || undefined;
 
 function standbyEnv(text: string | undefined): Record<string, string> | undefined {
   if (!text) return undefined;

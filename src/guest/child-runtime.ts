@@ -42,10 +42,40 @@ function findOnPath(name: string, pathList: string): string | undefined {
 /** The interpreter python functions run on, as the agent found it at boot. */
 const bootPython = (): string | undefined => BOOT_PYTHON ?? findOnPath('python3', BOOT_PATH);
 
-/** A pooled python agent: starts the interpreter ahead and warms the Runtime API; resolves once both wait for the function. */
-export async function prestartPython(ch: HostChannel, startEnv: Record<string, string>): Promise<void> {
-  const file = bootPython();
-  await Promise.all([file === undefined ? undefined : startPythonStandby(file, pythonBootstrap(), startEnv), RuntimeApi.warmUp(ch)]);
+/**
+ * The Runtime API server a pooled agent listens on ahead, at the address its Init will
+ * most likely ask for. A promise from the start of the warm-up: an Init that comes
+ * before it is over (a pooled sandbox taken while still starting) waits for it.
+ */
+let apiAhead: Promise<{ api: RuntimeApi; address: string; port: number } | undefined> | undefined;
+
+/**
+ * A pooled provided/python agent: warms the Runtime API (listening ahead at `listen`,
+ * the driver's fixed address, when there is one) and, for python with the expected
+ * environment, starts the interpreter ahead; resolves once all wait for the function.
+ */
+export async function prestartChildRuntime(ch: HostChannel, family: string, startEnv: Record<string, string> | undefined, listen: string | undefined): Promise<void> {
+  const file = family === 'python' && startEnv !== undefined ? bootPython() : undefined;
+  apiAhead = RuntimeApi.warmUp(ch, listen);
+  await Promise.all([file === undefined ? undefined : startPythonStandby(file, pythonBootstrap(), startEnv!), apiAhead]);
+}
+
+/** The Runtime API for an Init asking for `address`: the one listening ahead there, else a new one listening. */
+async function runtimeApiAt(ch: HostChannel, address: string, started: number): Promise<{ api: RuntimeApi; port: number }> {
+  const ahead = await apiAhead;
+  apiAhead = undefined;
+  if (ahead && ahead.address === address) {
+    ahead.api.begin(started);
+    return ahead;
+  }
+  ahead?.api.close();
+  const api = new RuntimeApi(ch, started);
+  try {
+    return { api, port: await api.listen(address) };
+  } catch (err) {
+    api.close();
+    throw err;
+  }
 }
 
 function isFile(p: string): boolean {
@@ -88,10 +118,10 @@ export async function startChildRuntime(ch: HostChannel, meta: InitMeta, started
     args = [];
   }
 
-  const api = new RuntimeApi(ch, started);
+  let api: RuntimeApi;
   let port: number;
   try {
-    port = await api.listen(meta.runtimeApiListen || '127.0.0.1:9001');
+    ({ api, port } = await runtimeApiAt(ch, meta.runtimeApiListen || '127.0.0.1:9001', started));
   } catch (err) {
     ch.send(
       FrameType.InitError,

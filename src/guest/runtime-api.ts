@@ -83,7 +83,7 @@ export class RuntimeApi {
 
   constructor(
     private readonly ch: HostChannel,
-    private readonly initStarted: number,
+    private initStarted: number,
   ) {
     this.server = http.createServer({ keepAliveTimeout: 0, requestTimeout: 0, headersTimeout: 0 } as http.ServerOptions, (req, res) =>
       this.route(req, res),
@@ -108,15 +108,30 @@ export class RuntimeApi {
     });
   }
 
+  /** A server listening ahead (warmUp's): its Init starts now. */
+  begin(initStarted: number): void {
+    this.initStarted = initStarted;
+  }
+
   /**
    * A pooled agent, before its function: serves two requests to itself (a ping, a
    * result with no invoke) so that the Init's server does not pay for Node's cold
-   * HTTP paths (server, parser, sockets) while a function waits.
+   * HTTP paths (server, parser, sockets) while a function waits. With `keepAt` (the
+   * address the host's Init will ask for) the server listens there and is kept for
+   * the Init; its port is returned with it. Undefined when it could not listen there.
    */
-  static async warmUp(ch: HostChannel): Promise<void> {
+  static async warmUp(ch: HostChannel, keepAt?: string): Promise<{ api: RuntimeApi; address: string; port: number } | undefined> {
     const api = new RuntimeApi(ch, 0);
+    let kept: { api: RuntimeApi; address: string; port: number } | undefined;
     try {
-      const port = await api.listen('127.0.0.1:0');
+      let port: number;
+      try {
+        port = await api.listen(keepAt ?? '127.0.0.1:0');
+        if (keepAt !== undefined) kept = { api, address: keepAt, port };
+      } catch {
+        if (keepAt === undefined) throw new Error('no port');
+        port = await api.listen('127.0.0.1:0');
+      }
       await new Promise<void>((resolve) => {
         const socket = net.connect(port, '127.0.0.1');
         let text = '';
@@ -135,8 +150,9 @@ export class RuntimeApi {
     } catch {
       // only a warm-up
     } finally {
-      api.close();
+      if (!kept) api.close();
     }
+    return kept;
   }
 
   close(): void {

@@ -114,7 +114,9 @@ export class NamespaceDriver implements SandboxDriver {
    */
   async launchGeneric(spec: GenericLaunch): Promise<GenericSandbox> {
     // Starting in the background, it yields the CPU to everything else (cold starts under way first).
-    const jail = await this.jail(spec, ['--control-fd', '4'], [standbyEnv(spec)], spec.nodeFlags, true, IDLE_SHARES);
+    // A provided/python agent listens on the Runtime API's fixed address ahead.
+    const api: Record<string, string> = spec.family === 'python' || spec.family === 'provided' ? { KINDLING_STANDBY_RUNTIME_API: RUNTIME_API_IN_GUEST } : {};
+    const jail = await this.jail(spec, ['--control-fd', '4'], [standbyEnv(spec), api], spec.nodeFlags, true, IDLE_SHARES);
     const control = jail.child.stdio[4] as Duplex;
     control.on('error', () => undefined);
     const watch = watchStandby(jail.stream);

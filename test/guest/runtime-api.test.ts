@@ -324,3 +324,60 @@ r.end('{"errorMessage":"no config","errorType":"Runtime.ConfigError"}');
     assert.equal(alive, false, 'the bootstrap is gone');
   });
 });
+
+describe('provided runtime: a pooled agent listens on the Runtime API ahead', () => {
+  /** A free loopback port (listened on and let go). */
+  async function freePort(): Promise<number> {
+    const { createServer } = await import('node:net');
+    const s = createServer();
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+    const port = (s.address() as { port: number }).port;
+    await new Promise((r) => s.close(r));
+    return port;
+  }
+  async function listening(port: number): Promise<boolean> {
+    const { connect } = await import('node:net');
+    return new Promise((resolve) => {
+      const c = connect(port, '127.0.0.1');
+      c.once('connect', () => (c.destroy(), resolve(true)));
+      c.once('error', () => resolve(false));
+    });
+  }
+
+  it('at the address it was told, before Init; the Init asking for it gets that server, and its invokes run', async () => {
+    const port = await freePort();
+    const agent = new Agent({ KINDLING_STANDBY: 'provided', KINDLING_STANDBY_RUNTIME_API: `127.0.0.1:${port}` });
+    try {
+      await agent.until([FrameType.Standby]);
+      assert.equal(await listening(port), true, 'the Runtime API listens before Init');
+      // A ping before Init is answered, and changes nothing for the runtime that comes.
+      const ping = await fetch(`http://127.0.0.1:${port}/2018-06-01/ping`);
+      assert.equal(ping.status, 200);
+      const taskRoot = code({ bootstrap: NODE_BOOTSTRAP });
+      agent.init({ family: 'provided', handler: 'my.handler', taskRoot, env: lambdaEnv(taskRoot), runtimeApiListen: `127.0.0.1:${port}` });
+      const ready = await agent.ready();
+      assert.ok((ready.meta.initDurationMs as number) > 0);
+      const out = json((await agent.invoke({ n: 1 })).result) as { event: unknown; api: string };
+      assert.deepEqual(out.event, { n: 1 });
+      assert.equal(out.api, `127.0.0.1:${port}`);
+    } finally {
+      await agent.close();
+    }
+  });
+
+  it('lets that address go when the Init asks for another one', async () => {
+    const [ahead, other] = [await freePort(), await freePort()];
+    const agent = new Agent({ KINDLING_STANDBY: 'provided', KINDLING_STANDBY_RUNTIME_API: `127.0.0.1:${ahead}` });
+    try {
+      await agent.until([FrameType.Standby]);
+      const taskRoot = code({ bootstrap: NODE_BOOTSTRAP });
+      agent.init({ family: 'provided', handler: 'my.handler', taskRoot, env: lambdaEnv(taskRoot), runtimeApiListen: `127.0.0.1:${other}` });
+      await agent.ready();
+      const out = json((await agent.invoke({})).result) as { api: string };
+      assert.equal(out.api, `127.0.0.1:${other}`);
+      assert.equal(await listening(ahead), false, 'the server listening ahead is closed');
+    } finally {
+      await agent.close();
+    }
+  });
+});
