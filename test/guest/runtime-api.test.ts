@@ -353,6 +353,9 @@ describe('provided runtime: a pooled agent listens on the Runtime API ahead', ()
       // A ping before Init is answered, and changes nothing for the runtime that comes.
       const ping = await fetch(`http://127.0.0.1:${port}/2018-06-01/ping`);
       assert.equal(ping.status, 200);
+      // The warm-up's rehearsed invoke answered on a stand-in: the host heard nothing of it.
+      await new Promise((r) => setTimeout(r, 100));
+      assert.deepEqual(agent.frames.map((f) => FrameName[f.type]), ['Standby']);
       const taskRoot = code({ bootstrap: NODE_BOOTSTRAP });
       agent.init({ family: 'provided', handler: 'my.handler', taskRoot, env: lambdaEnv(taskRoot), runtimeApiListen: `127.0.0.1:${port}` });
       const ready = await agent.ready();
