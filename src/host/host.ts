@@ -43,6 +43,8 @@ export type { ColdStartPhases } from './sandbox.js';
 
 /** After a cold start, refills wait this long, so its first invoke is not held up by them. */
 const QUIET_AFTER_COLD_START_MS = 5;
+/** A cold start's refill waits for its first invoke's answer, at most this long. */
+const REFILL_LATEST_MS = 50;
 
 export class WorkerHost {
   readonly id: string;
@@ -204,9 +206,7 @@ export class WorkerHost {
     };
     const initSentAt = performance.timeOrigin + performance.now();
     const ready = sandbox.init(initMeta, INIT_TIMEOUT_SECONDS * 1000);
-    // The pool refills now, while the guest runs its Init: a launch blocks this event loop a few
-    // ms (fork, exec), and before the attach that was all the cold start's own time.
-    this.pool?.refill(key);
+    this.refillAfter(sandbox, key);
     await ready;
     const t4 = performance.now();
     const guest = guestPhases(sandbox.readyFrame, initSentAt);
@@ -214,6 +214,27 @@ export class WorkerHost {
     // Provisioned concurrency: Init ran ahead of any invoke, so none reports it.
     if (opts.initializationType === 'provisioned-concurrency') sandbox.markPrewarmed();
     return sandbox;
+  }
+
+  /**
+   * The pool refills once the cold start's first invoke has been answered (or after
+   * REFILL_LATEST_MS, when no invoke comes): a launch blocks this event loop for as long
+   * as a fork of this process takes (2-7 ms here), which during the guest's Init held
+   * up its Ready, and the first invoke behind it.
+   */
+  private refillAfter(sandbox: Sandbox, key: PoolKey): void {
+    if (!this.pool) return;
+    let done = false;
+    const refill = (): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(latest);
+      this.pool?.refill(key);
+    };
+    const latest = setTimeout(refill, REFILL_LATEST_MS);
+    latest.unref();
+    // After the turn that answered it: the response is written first.
+    sandbox.afterFirstInvoke(() => setImmediate(refill));
   }
 
   private poolKey(fn: FunctionVersion, driver: SandboxDriver, network: 'default' | 'none' | undefined): PoolKey {

@@ -84,6 +84,7 @@ export class SandboxPool {
   private readonly concurrency: number;
   private closed = false;
   private deferred: NodeJS.Timeout | undefined;
+  private quietWait: NodeJS.Timeout | undefined;
 
   constructor(
     opts: SandboxPoolOptions,
@@ -202,6 +203,7 @@ export class SandboxPool {
     this.closed = true;
     clearInterval(this.sweeper);
     clearTimeout(this.deferred);
+    clearTimeout(this.quietWait);
     const all = [...this.keys.values()].flatMap((s) => s.entries.splice(0));
     this.keys.clear();
     for (const e of all) e.sandbox.kill();
@@ -323,6 +325,18 @@ export class SandboxPool {
       const target = s.demand.target(now);
       while (s.entries.length > target) s.entries.shift()!.sandbox.kill();
     }
-    this.fillAll();
+    this.fillWhenQuiet();
+  }
+
+  /** The sweep's top-up: never during a cold start (a launch would hold up its Init and first invoke). */
+  private fillWhenQuiet(): void {
+    if (this.closed) return;
+    if (this.hostQuiet()) {
+      this.fillAll();
+      return;
+    }
+    clearTimeout(this.quietWait);
+    this.quietWait = setTimeout(() => this.fillWhenQuiet(), DEFER_MS);
+    this.quietWait.unref();
   }
 }

@@ -205,6 +205,8 @@ export class Sandbox implements SandboxHandle {
   /** How the runtime said it exited (Exit frame), which beats the agent's own exit status. */
   private reportedExit: SandboxExit | undefined;
   private readonly deadListeners: (() => void)[] = [];
+  /** Called once, when the first invoke is over (or the sandbox died first). */
+  private firstInvokeListeners: (() => void)[] | undefined = [];
 
   constructor(
     readonly identity: SandboxIdentity,
@@ -226,6 +228,18 @@ export class Sandbox implements SandboxHandle {
   onDead(listener: () => void): void {
     if (this.state === 'dead') listener();
     else this.deadListeners.push(listener);
+  }
+
+  /** Calls `listener` once the first invoke has been answered (at once if it was, or if the sandbox is dead). */
+  afterFirstInvoke(listener: () => void): void {
+    if (this.firstInvokeListeners === undefined || this.state === 'dead') listener();
+    else this.firstInvokeListeners.push(listener);
+  }
+
+  private firstInvokeOver(): void {
+    const ls = this.firstInvokeListeners;
+    this.firstInvokeListeners = undefined;
+    if (ls) for (const l of ls) l();
   }
 
   /** Init ran ahead of demand (provisioned concurrency): the first invoke reports no Init Duration and no init logs. */
@@ -500,6 +514,7 @@ export class Sandbox implements SandboxHandle {
       this.finish(errorBody(type, `RequestId: ${p.req.requestId} Error: ${reason}`), type, false);
     }
     for (const l of this.deadListeners.splice(0)) l();
+    this.firstInvokeOver();
   }
 
   private finish(payload: Buffer, errorType: string | undefined, reusable: boolean): void {
@@ -545,6 +560,7 @@ export class Sandbox implements SandboxHandle {
     }
     if (log) result.logResult = tail(log.join(''));
     p.resolve(result);
+    this.firstInvokeOver();
   }
 
   kill(): void {

@@ -115,6 +115,18 @@ describe('sandbox pool, namespace driver', { skip }, () => {
     assert.ok(!key.pids.includes(s.pid), 'the taken sandbox is still in the pool');
   });
 
+  test("the refill waits for the cold start's first invoke to be answered (a launch blocks the host's event loop)", async () => {
+    const fn = await fnWith('refill-after');
+    const s = await pooledColdStart(host, fn);
+    started.push(s);
+    const key = () => host.poolStats().find((k) => k.key.startsWith('namespace/nodejs/128/'))!;
+    assert.equal(key().starting, 0, `at Ready, before the first invoke: ${JSON.stringify(key())}`);
+    assert.equal((await run(s)).marker, 'refill-after');
+    const until = Date.now() + 10_000;
+    while (key().starting + key().ready === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+    assert.ok(key().starting + key().ready >= 1, `refilled after the invoke: ${JSON.stringify(key())}`);
+  });
+
   test('a pooled sandbox that died is not handed out', async () => {
     const fn = await fnWith('after-death');
     await host.poolSettled(fn);
