@@ -8,7 +8,8 @@
 // real one that holds this variable in JavaScript and forwards every other name.
 // What reads the environment through process.env (the X-Ray SDK, Powertools,
 // child_process, which builds a child's environment from process.env's keys) sees it
-// as before; native code calling getenv() does not, and util.inspect(process.env)
+// as before; native code calling getenv() does not, nor does a worker thread started
+// with the default environment (Node copies the real one), and util.inspect(process.env)
 // shows the real object's variables only.
 
 const NAME = '_X_AMZN_TRACE_ID';
