@@ -167,7 +167,7 @@ export class RuntimeApi {
   }
 
   /**
-   * One whole invoke (next, the event, its response, next again) on a server of its
+   * One whole invoke (GET next, the event, its response) on a server of its
    * own whose frames go nowhere, so the first invoke of a function is not the first
    * run of that code either (~1 ms of a pooled python sandbox's first invoke here).
    */
